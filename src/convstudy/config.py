@@ -1,0 +1,79 @@
+"""Configuration: validation against the JSON schema, and the study's fixed facts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from convstudy.errors import ConfigError
+
+#: Which dataset each model is trained and evaluated on (fixed by the study design).
+DATASET_OF: dict[str, str] = {
+    "lenet5": "mnist",
+    "resnet18": "cifar10",
+    "vgg16": "cifar10",
+    "lstm": "imdb",
+    "gru": "imdb",
+}
+
+#: Number of classes of each dataset.
+NUM_CLASSES: dict[str, int] = {"mnist": 10, "cifar10": 10, "imdb": 2}
+
+#: The environment variable naming a local dataset folder when `datasets.local_dir` is null.
+DATA_DIR_ENV = "CONVSTUDY_DATA_DIR"
+
+
+def validate(config: Mapping[str, Any], schema_path: str | Path) -> None:
+    """Validate ``config`` against the schema; raise :class:`ConfigError` naming the key.
+
+    Only the first error (the one on the shallowest path) is reported: one line, one key.
+    """
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(dict(config)), key=lambda e: (len(e.path), list(map(str, e.path))))
+    if errors:
+        error = errors[0]
+        key = ".".join(str(part) for part in error.absolute_path) or "<top level>"
+        message = error.message
+        if error.validator == "additionalProperties":
+            key = key if key != "<top level>" else "top level"
+        raise ConfigError(f"invalid config key '{key}': {message}")
+    for model in config["models"]:
+        if model not in config["training"]:
+            raise ConfigError(f"invalid config key 'training.{model}': missing (model '{model}' is in 'models')")
+
+
+def local_data_dir(config: Mapping[str, Any]) -> str | None:
+    """The local dataset folder: `datasets.local_dir`, else $CONVSTUDY_DATA_DIR, else None."""
+    from convstudy.data.sources import resolve_local_dir
+
+    path = resolve_local_dir(config["datasets"]["local_dir"])
+    if path is not None and not path.is_dir():
+        source = "datasets.local_dir" if config["datasets"]["local_dir"] else f"${DATA_DIR_ENV}"
+        raise ConfigError(f"invalid config key '{source}': {str(path)!r} is not a folder")
+    return str(path.resolve()) if path else None
+
+
+_PIN = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)")
+
+
+def read_pins(path: str | Path) -> dict[str, str]:
+    """Exact pins (``name==version``) of a requirements file, by lower-case name."""
+    pins = {}
+    for line in Path(path).read_text().splitlines():
+        match = _PIN.match(line)
+        if match:
+            pins[match.group(1).lower()] = match.group(2)
+    return pins
+
+
+def study_hash(config: Mapping[str, Any]) -> str:
+    """The hash of the whole configuration, as carried by every gathered row."""
+    from convstudy.provenance import config_hash
+
+    return config_hash(dict(config))

@@ -1,0 +1,136 @@
+"""Weights across frameworks: counting, reading and copying torch -> Keras.
+
+Keras layer names are the torch module paths with "." replaced by "_" (see the model
+modules), so :func:`torch_to_keras` walks the torch modules and converts each one's
+weights into the layout of the Keras layer of the same name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+#: The dense layer that follows Flatten, per model: torch flattens (C, H, W) and Keras
+#: (H, W, C), so that layer's input rows must be permuted.
+_DENSE_AFTER_FLATTEN: dict[str, str] = {"lenet5": "fc1", "vgg16": "fc"}
+#: torch GRU gate blocks are (r, z, n); Keras' are (z, r, h): pick torch blocks 1, 0, 2.
+_GRU_TORCH_TO_KERAS = (1, 0, 2)
+
+
+def count_parameters(model: Any, framework: str) -> int:
+    """Number of trainable parameters (torch ``requires_grad``, Keras trainable weights)."""
+    if framework == "torch":
+        return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+    if framework == "keras":
+        return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+    raise ValueError(f"unknown framework {framework!r}; expected 'torch' or 'keras'")
+
+
+def source_weights(model: Any, framework: str) -> dict[str, np.ndarray]:
+    """Every trainable and non-trainable weight as float32 arrays, in the framework's layout.
+
+    Torch: ``state_dict`` names (``layer1.0.bn1.running_mean``); integer buffers such as
+    BatchNorm's ``num_batches_tracked`` are counters, not weights, and are left out.
+    Keras: variable paths (``layer1_0_bn1/moving_mean``, ``lstm/lstm_cell/kernel``).
+    """
+    out: dict[str, np.ndarray] = {}
+    if framework == "torch":
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point():
+                out[name] = tensor.detach().cpu().numpy().astype(np.float32, copy=True)
+        return out
+    if framework == "keras":
+        for var in model.weights:
+            if var.path in out:
+                raise ValueError(f"duplicate Keras weight path {var.path!r}")
+            out[var.path] = np.array(var.numpy(), dtype=np.float32)
+        return out
+    raise ValueError(f"unknown framework {framework!r}; expected 'torch' or 'keras'")
+
+
+def _np(tensor: Any) -> np.ndarray:
+    return tensor.detach().cpu().numpy().astype(np.float32)
+
+
+def _gru_blocks(array: np.ndarray) -> np.ndarray:
+    """Reorder the 3 gate blocks along axis 0 from torch (r, z, n) to Keras (z, r, h)."""
+    blocks = np.split(array, 3, axis=0)
+    return np.concatenate([blocks[i] for i in _GRU_TORCH_TO_KERAS], axis=0)
+
+
+def _flatten_permutation(keras_model: Any) -> np.ndarray:
+    """Row order mapping Keras' (H, W, C) flat index to torch's (C, H, W) flat index."""
+    _, h, w, c = keras_model.get_layer("flatten").input.shape
+    return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
+
+
+def _convert(module: Any, keras_model: Any, model_name: str, layer_name: str) -> list[np.ndarray]:
+    """The Keras ``set_weights`` list for one torch module, or [] if it has no weights."""
+    from torch import nn
+
+    if isinstance(module, nn.Conv2d):
+        weights = [_np(module.weight).transpose(2, 3, 1, 0)]  # OIHW -> HWIO
+        return weights + ([_np(module.bias)] if module.bias is not None else [])
+    if isinstance(module, nn.Linear):
+        kernel = _np(module.weight).T  # (out, in) -> (in, out)
+        if _DENSE_AFTER_FLATTEN.get(model_name) == layer_name:
+            kernel = kernel[_flatten_permutation(keras_model)]
+        return [kernel, _np(module.bias)]
+    if isinstance(module, nn.BatchNorm2d):
+        stats = [module.weight, module.bias, module.running_mean, module.running_var]
+        return [_np(t) for t in stats]  # Keras order: gamma, beta, moving mean/var
+    if isinstance(module, nn.Embedding):
+        return [_np(module.weight)]
+    if isinstance(module, nn.LSTM):
+        # Same gate order (i, f, g/c, o); Keras' single bias is the sum of torch's two.
+        return [
+            _np(module.weight_ih_l0).T,
+            _np(module.weight_hh_l0).T,
+            _np(module.bias_ih_l0) + _np(module.bias_hh_l0),
+        ]
+    if isinstance(module, nn.GRU):
+        # Keras (reset_after) stores the input and recurrent biases as rows of one array.
+        return [
+            _gru_blocks(_np(module.weight_ih_l0)).T,
+            _gru_blocks(_np(module.weight_hh_l0)).T,
+            np.stack([_gru_blocks(_np(module.bias_ih_l0)), _gru_blocks(_np(module.bias_hh_l0))]),
+        ]
+    if next(module.parameters(recurse=False), None) is not None:
+        raise TypeError(f"no torch->Keras mapping for {type(module).__name__} {layer_name!r}")
+    return []
+
+
+def torch_to_keras(torch_model: Any, keras_model: Any, name: str) -> None:
+    """Copy all weights (incl. BatchNorm running statistics) of ``torch_model`` into
+    ``keras_model``, the Keras definition of the same architecture ``name``.
+
+    Raises:
+        ValueError: a torch module has no Keras layer of the matching name, a shape does
+            not match, or a Keras layer with weights received none.
+    """
+    from torch import nn
+
+    if not isinstance(torch_model, nn.Module):
+        raise TypeError(f"expected a torch.nn.Module, got {type(torch_model).__name__}")
+    if name in ("lstm", "gru") and name not in dict(torch_model.named_children()):
+        raise ValueError(f"torch model has no {name!r} layer")
+    assigned: set[str] = set()
+    for module_name, module in torch_model.named_modules():
+        if not module_name:
+            continue
+        layer_name = module_name.replace(".", "_")
+        weights = _convert(module, keras_model, name, layer_name)
+        if not weights:
+            continue
+        layer = keras_model.get_layer(layer_name)  # ValueError names a missing layer
+        expected = [tuple(w.shape) for w in layer.weights]
+        got = [w.shape for w in weights]
+        if expected != got:
+            raise ValueError(f"{layer_name}: Keras expects shapes {expected}, got {got}")
+        layer.set_weights(weights)
+        assigned.add(layer_name)
+    missed = [layer.name for layer in keras_model.layers if layer.weights]
+    missed = [layer_name for layer_name in missed if layer_name not in assigned]
+    if missed:
+        raise ValueError(f"Keras layers received no torch weights: {missed}")

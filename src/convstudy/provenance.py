@@ -1,0 +1,70 @@
+"""Provenance carried by every result row: package versions, hashes, timestamps."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+#: Distributions whose versions are recorded (looked up in metadata, never imported).
+TRACKED_PACKAGES: tuple[str, ...] = (
+    "numpy",
+    "torch",
+    "tensorflow-cpu",
+    "keras",
+    "tf2onnx",
+    "onnx",
+    "onnxruntime",
+    "onnxscript",
+    "coremltools",
+    "foolbox",
+    "textattack",
+    "snakemake",
+    "pandas",
+)
+
+
+def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` (``"absent"`` for those not installed)."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def config_hash(values: Any) -> str:
+    """A short, stable hash of JSON-serialisable ``values`` (key order does not matter)."""
+    blob = json.dumps(values, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The sha256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def host() -> dict[str, str]:
+    """Where a measurement was taken."""
+    return {"platform": platform.system(), "machine": platform.machine(), "python": platform.python_version()}
+
+
+def write_json(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as indented JSON, creating parent folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """Read a JSON object written by :func:`write_json`."""
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,10 @@
+from convstudy.comparison import compare_cell
+from convstudy.scripting import job_log
+
+with job_log(snakemake.log[0]):
+    compare_cell(
+        original=snakemake.input.original,
+        converted=snakemake.input.converted,
+        converted_record=snakemake.input.converted_record,
+        out=snakemake.output[0],
+    )

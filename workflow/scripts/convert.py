@@ -1,0 +1,17 @@
+from convstudy.conversion import convert_cell
+from convstudy.scripting import job_log
+
+with job_log(snakemake.log[0]):
+    convert_cell(
+        model_name=snakemake.wildcards.model,
+        framework=snakemake.wildcards.framework,
+        fmt=snakemake.wildcards.format,
+        seed=int(snakemake.wildcards.seed),
+        dataset=snakemake.params.dataset,
+        model_path=snakemake.input.model,
+        data_path=snakemake.input.data,
+        hyper=snakemake.params.hyper,
+        settings=snakemake.params.converter,
+        threads=snakemake.threads,
+        out_dir=snakemake.output[0],
+    )

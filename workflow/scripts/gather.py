@@ -1,0 +1,13 @@
+from convstudy.gather import gather
+from convstudy.scripting import job_log
+
+with job_log(snakemake.log[0]):
+    gather(
+        datasets=snakemake.input.datasets,
+        training=snakemake.input.training,
+        conversions=snakemake.input.conversions,
+        predictions=snakemake.input.predictions,
+        comparisons=snakemake.input.comparisons,
+        study_config_hash=snakemake.params.study_config_hash,
+        outputs=dict(snakemake.output.items()),
+    )

@@ -1,0 +1,18 @@
+from convstudy.prediction import predict_cell
+from convstudy.scripting import job_log
+
+with job_log(snakemake.log[0]):
+    predict_cell(
+        model_name=snakemake.wildcards.model,
+        framework=snakemake.wildcards.framework,
+        target=snakemake.wildcards.target,
+        seed=int(snakemake.wildcards.seed),
+        dataset=snakemake.params.dataset,
+        source=snakemake.input.source,
+        data_path=snakemake.input.data,
+        hyper=snakemake.params.hyper,
+        evaluation=snakemake.params.evaluation,
+        threads=snakemake.threads,
+        outputs_out=snakemake.output.outputs,
+        record_out=snakemake.output.record,
+    )

@@ -1,0 +1,10 @@
+from convstudy.report import write_report
+from convstudy.scripting import job_log
+
+with job_log(snakemake.log[0]):
+    write_report(
+        training=snakemake.input.training,
+        predictions=snakemake.input.predictions,
+        comparisons=snakemake.input.comparisons,
+        out_dir=snakemake.output.figure_png.rsplit("/", 1)[0],
+    )

@@ -1,0 +1,16 @@
+from convstudy.scripting import job_log
+from convstudy.training import train
+
+with job_log(snakemake.log[0]):
+    train(
+        model_name=snakemake.wildcards.model,
+        framework=snakemake.wildcards.framework,
+        seed=int(snakemake.wildcards.seed),
+        dataset=snakemake.params.dataset,
+        data_path=snakemake.input.data,
+        hyper=snakemake.params.hyper,
+        threads=snakemake.threads,
+        model_out=snakemake.output.model,
+        history_out=snakemake.output.history,
+        provenance_out=snakemake.output.provenance,
+    )
