@@ -38,11 +38,16 @@ def validate(config: Mapping[str, Any], schema_path: str | Path) -> None:
     errors = sorted(validator.iter_errors(dict(config)), key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:
         error = errors[0]
-        key = ".".join(str(part) for part in error.absolute_path) or "<top level>"
+        path = [str(part) for part in error.absolute_path]
         message = error.message
         if error.validator == "additionalProperties":
-            key = key if key != "<top level>" else "top level"
-        raise ConfigError(f"invalid config key '{key}': {message}")
+            unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            path.append(unknown[0])
+            message = "unknown key (see config/README.md for the valid ones)"
+        elif error.validator == "required":
+            path.append(next(k for k in error.validator_value if k not in error.instance))
+            message = "missing (required)"
+        raise ConfigError(f"invalid config key '{'.'.join(path) or '<top level>'}': {message}")
     for model in config["models"]:
         if model not in config["training"]:
             raise ConfigError(f"invalid config key 'training.{model}': missing (model '{model}' is in 'models')")

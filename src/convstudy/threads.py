@@ -31,5 +31,8 @@ def limit_threads(n: int, framework: str | None = None) -> None:
     elif framework == "keras":
         import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(n)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(n)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow already started in this process: keep its setting
+            pass

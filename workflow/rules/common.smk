@@ -1,11 +1,9 @@
-import os
 import sys
 from pathlib import Path
 
-# Jobs import the package from this checkout, with or without `pip install -e .`.
-SRC = str(Path(workflow.basedir) / "src")
-sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
+# The workflow imports the package from this checkout, with or without `pip install -e .`
+# (each script does the same for its job).
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from convstudy import config as cs_config
 from convstudy.errors import ConvstudyError
@@ -13,14 +11,18 @@ from convstudy.errors import ConvstudyError
 
 def _validated(config):
     try:
-        cs_config.validate(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+        cs_config.validate(
+            config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+        )
         return cs_config.local_data_dir(config)
     except ConvstudyError as error:
         sys.exit(f"convstudy: {error}")
 
 
 LOCAL_DATA_DIR = _validated(config)
-PINS_FILE = config.get("pins_file", str(Path(workflow.basedir) / "envs/requirements.txt"))
+PINS_FILE = config.get(
+    "pins_file", str(Path(workflow.basedir) / "envs/requirements.txt")
+)
 PINS = cs_config.read_pins(PINS_FILE)
 MODELS = config["models"]
 FRAMEWORKS = config["frameworks"]
@@ -60,7 +62,9 @@ def conversion_params(wildcards):
     """The converter's settings and its pinned version, read from the project's pins."""
     if wildcards.format == "onnx" and wildcards.framework == "torch":
         settings = dict(config["conversion"]["torch_onnx"])
-        packages = ["torch"] + (["onnxscript"] if settings["exporter"] == "dynamo" else [])
+        packages = ["torch"] + (
+            ["onnxscript"] if settings["exporter"] == "dynamo" else []
+        )
     elif wildcards.format == "onnx":
         settings = dict(config["conversion"]["keras_onnx"])
         packages = ["tf2onnx"]
@@ -68,12 +72,17 @@ def conversion_params(wildcards):
         settings = dict(config["conversion"]["coreml"])
         settings["precision"] = wildcards.format.split("-")[1]
         packages = ["coremltools"]
-    settings["converter_versions"] = {name: PINS.get(name, "unpinned") for name in packages}
+    settings["converter_versions"] = {
+        name: PINS.get(name, "unpinned") for name in packages
+    }
     return settings
 
 
 def evaluation_params(wildcards):
-    return {**config["evaluation"], "n_test": config["training"][wildcards.model]["subset"]["test"]}
+    return {
+        **config["evaluation"],
+        "n_test": config["training"][wildcards.model]["subset"]["test"],
+    }
 
 
 # ---- inputs
@@ -91,13 +100,17 @@ def prepare_inputs(wildcards):
 
 
 def trained_model(wildcards):
-    return "results/models/{model}/{framework}/seed{seed}/model.{framework}".format(**wildcards)
+    return "results/models/{model}/{framework}/seed{seed}/model.{framework}".format(
+        **wildcards
+    )
 
 
 def prediction_source(wildcards):
     if wildcards.target == "original":
         return trained_model(wildcards)
-    return "results/converted/{model}/{framework}/seed{seed}/{target}".format(**wildcards)
+    return "results/converted/{model}/{framework}/seed{seed}/{target}".format(
+        **wildcards
+    )
 
 
 def framework_env(wildcards):
@@ -126,9 +139,17 @@ def gather_inputs(wildcards):
     return {
         "datasets": expand(f"{PREPARED}/{{dataset}}.json", dataset=DATASETS),
         "training": _cells("results/models/{model}/{framework}/seed{seed}/train.json"),
-        "conversions": _cells("results/converted/{model}/{framework}/seed{seed}/{format}", format=FORMATS),
-        "predictions": _cells("results/predictions/{model}/{framework}/seed{seed}/{target}.json", target=TARGETS),
-        "comparisons": _cells("results/metrics/{model}/{framework}/seed{seed}/{format}.json", format=FORMATS),
+        "conversions": _cells(
+            "results/converted/{model}/{framework}/seed{seed}/{format}", format=FORMATS
+        ),
+        "predictions": _cells(
+            "results/predictions/{model}/{framework}/seed{seed}/{target}.json",
+            target=TARGETS,
+        ),
+        "comparisons": _cells(
+            "results/metrics/{model}/{framework}/seed{seed}/{format}.json",
+            format=FORMATS,
+        ),
     }
 
 

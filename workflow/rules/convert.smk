@@ -4,16 +4,16 @@ rule convert:
         data=prepared_npz,
     output:
         directory("results/converted/{model}/{framework}/seed{seed}/{format}"),
-    params:
-        converter=conversion_params,
-        hyper=training_params,
-        dataset=dataset_of,
     log:
         "logs/convert/{model}/{framework}/seed{seed}/{format}.log",
     benchmark:
         "benchmarks/convert/{model}/{framework}/seed{seed}/{format}.tsv"
-    threads: config["threads"]["convert"]
     conda:
         conversion_env
+    threads: config["threads"]["convert"]
+    params:
+        converter=conversion_params,
+        hyper=training_params,
+        dataset=dataset_of,
     script:
         "../scripts/convert.py"

@@ -15,16 +15,16 @@ rule prepare_dataset:
     output:
         npz=f"{PREPARED}/{{dataset}}.npz",
         provenance=f"{PREPARED}/{{dataset}}.json",
-    params:
-        settings=prepare_params,
-        local_dir=LOCAL_DATA_DIR,
-        raw_dir=config["datasets"]["raw_dir"],
     log:
         "logs/prepare_dataset/{dataset}.log",
     benchmark:
         "benchmarks/prepare_dataset/{dataset}.tsv"
-    threads: config["threads"]["prepare"]
     conda:
         "../../envs/data.yaml"
+    threads: config["threads"]["prepare"]
+    params:
+        settings=prepare_params,
+        local_dir=LOCAL_DATA_DIR,
+        raw_dir=config["datasets"]["raw_dir"],
     script:
         "../scripts/prepare_dataset.py"

@@ -5,17 +5,17 @@ rule predict:
     output:
         outputs="results/predictions/{model}/{framework}/seed{seed}/{target}.npz",
         record="results/predictions/{model}/{framework}/seed{seed}/{target}.json",
-    params:
-        evaluation=evaluation_params,
-        hyper=training_params,
-        dataset=dataset_of,
     log:
         "logs/predict/{model}/{framework}/seed{seed}/{target}.log",
     benchmark:
         "benchmarks/predict/{model}/{framework}/seed{seed}/{target}.tsv"
-    threads: config["threads"]["predict"]
     conda:
         prediction_env
+    threads: config["threads"]["predict"]
+    params:
+        evaluation=evaluation_params,
+        hyper=training_params,
+        dataset=dataset_of,
     script:
         "../scripts/predict.py"
 

@@ -7,12 +7,12 @@ rule gather:
         coreml_weights="results/tables/coreml_weights.csv",
         predictions="results/tables/predictions.csv",
         comparisons="results/tables/comparisons.csv",
-    params:
-        study_config_hash=STUDY_CONFIG_HASH,
     log:
         "logs/gather.log",
     conda:
         "../../envs/report.yaml"
+    params:
+        study_config_hash=STUDY_CONFIG_HASH,
     script:
         "../scripts/gather.py"
 
@@ -23,7 +23,9 @@ rule report:
         predictions="results/tables/predictions.csv",
         comparisons="results/tables/comparisons.csv",
     output:
-        tables=expand("results/report/{table}.{ext}", table=REPORT_TABLES, ext=["csv", "md"]),
+        tables=expand(
+            "results/report/{table}.{ext}", table=REPORT_TABLES, ext=["csv", "md"]
+        ),
         figure_png=report(
             "results/report/figure2_training.png",
             caption="../report/figure2.rst",

@@ -1,3 +1,9 @@
+import sys
+from pathlib import Path
+
+# The package of this checkout, whichever environment (pip or --sdm conda) runs the job.
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+
 from convstudy.data import fetch_dataset
 from convstudy.scripting import job_log
 

@@ -1,0 +1,69 @@
+"""Run the default study from scratch and report wall time and time per rule.
+
+Usage: ``python -m convstudy.benchmark [--cores 2] [--workdir .benchmark] [-- snakemake args]``.
+The per-rule times come from the ``benchmark:`` files Snakemake writes for each job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def per_rule(benchmarks: Path) -> pd.DataFrame:
+    """Jobs, total, median and max seconds per rule from ``benchmarks/<rule>/**/*.tsv``."""
+    rows = []
+    for tsv in sorted(benchmarks.rglob("*.tsv")):
+        seconds = pd.read_csv(tsv, sep="\t")["s"].iloc[-1]
+        rows.append({"rule": tsv.relative_to(benchmarks).parts[0], "seconds": float(seconds)})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    return (
+        frame.groupby("rule")["seconds"]
+        .agg(jobs="count", total_s="sum", median_s="median", max_s="max")
+        .round(1)
+        .sort_values("total_s", ascending=False)
+        .reset_index()
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the study in a fresh working directory; print and save the timing table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--workdir", type=Path, default=REPO / ".benchmark")
+    parser.add_argument("snakemake_args", nargs="*", help="extra arguments after --")
+    args = parser.parse_args(argv)
+    if args.workdir.exists():
+        shutil.rmtree(args.workdir)
+    args.workdir.mkdir(parents=True)
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+        "--configfile", str(REPO / "config/config.yaml"), "--directory", str(args.workdir),
+        "--cores", str(args.cores), *args.snakemake_args,
+    ]
+    print("running:", " ".join(command), flush=True)
+    tic = time.perf_counter()
+    status = subprocess.call(command)
+    wall = time.perf_counter() - tic
+    table = per_rule(args.workdir / "benchmarks")
+    report = (
+        f"Default study from scratch, --cores {args.cores}: wall time {wall / 60:.1f} min "
+        f"({wall:.0f} s), exit status {status}.\n\n" + (table.to_markdown(index=False) if not table.empty else "")
+    )
+    (args.workdir / "benchmark.md").write_text(report + "\n")
+    print(report)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Shared fixtures: the repository, the local dataset copy, and one tiny workflow run."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
+
+
+def local_datasets() -> Path | None:
+    """$CONVSTUDY_DATA_DIR, else the shared copy beside the checkout; None if neither exists."""
+    env = os.environ.get("CONVSTUDY_DATA_DIR")
+    path = Path(env) if env else REPO.parent / "shared" / "datasets"
+    return path.resolve() if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = local_datasets()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs the dataset copy at ../shared/datasets or $CONVSTUDY_DATA_DIR")
+        pytest.skip("no local dataset copy (set CONVSTUDY_DATA_DIR)")
+    return path
+
+
+def snakemake(
+    workdir: Path, *args: str, configfiles: Sequence[Path] = (), env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the project's workflow in ``workdir`` and return the finished process."""
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    configs = [REPO / "config" / "config.yaml", *configfiles]
+    command += ["--configfile", *map(str, configs), *args]
+    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=REPO)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Per-rule job counts from the 'Job stats' table of a (dry) run."""
+    stats = output.split("Job stats:", 1)[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M) if m[1] != "total"}
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """The tiny config (LeNet-5 and GRU, both frameworks, one seed) run end to end."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    done = snakemake(workdir, "--cores", "2", configfiles=[TINY], env={"CONVSTUDY_DATA_DIR": str(data_dir)})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    return workdir

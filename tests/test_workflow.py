@@ -1,0 +1,141 @@
+"""The workflow: job counts of both configs, lint, the tiny end-to-end run, partial reruns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO, TINY, job_counts, snakemake
+
+
+def dry_run(workdir: Path, *args: str, configfiles: tuple[Path, ...] = ()) -> dict[str, int]:
+    done = snakemake(workdir, "-n", "--cores", "2", *args, configfiles=configfiles)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return job_counts(done.stdout)
+
+
+def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
+    counts = dry_run(tmp_path, "--config", f"datasets={{'local_dir': '{data_dir}'}}")
+    # 5 models x 2 frameworks x 2 seeds; 3 formats; original + 3 formats predicted.
+    assert counts == {
+        "prepare_dataset": 3, "train": 20, "convert": 60, "predict": 80, "compare": 60,
+        "gather": 1, "report": 1, "all": 1,
+    }  # fmt: skip
+
+
+def test_paper_grid_downloads_without_local_folder(tmp_path: Path) -> None:
+    done = snakemake(
+        tmp_path, "-n", "--cores", "2", configfiles=(REPO / "config" / "paper.yaml",), env={"CONVSTUDY_DATA_DIR": ""}
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = job_counts(done.stdout)
+    assert counts["train"] == 100
+    assert counts["convert"] == 300
+    assert counts["fetch_dataset"] == 3
+
+
+def test_lint_is_clean() -> None:
+    done = snakemake(REPO, "--lint")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Congratulations" in done.stdout + done.stderr
+
+
+def test_invalid_config_value_stops_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("training:\n  lenet5:\n    lr: -1\n")
+    done = snakemake(tmp_path, "-n", configfiles=(bad,))
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1] == (
+        "convstudy: invalid config key 'training.lenet5.lr': -1 is less than or equal to the minimum of 0"
+    )
+
+
+def test_tiny_run_produces_every_table(tiny_run: Path) -> None:
+    report = tiny_run / "results" / "report"
+    for name in ("table1_accuracy", "table2_errors", "table3_time", "table4_size"):
+        assert (report / f"{name}.csv").stat().st_size > 0
+        assert (report / f"{name}.md").read_text().count("\n") > 4
+    assert (report / "figure2_training.png").read_bytes()[:4] == b"\x89PNG"
+    assert (report / "figure2_training.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
+    tables = tiny_run / "results" / "tables"
+    predictions = pd.read_csv(tables / "predictions.csv")
+    comparisons = pd.read_csv(tables / "comparisons.csv")
+    conversions = pd.read_csv(tables / "conversions.csv")
+    assert len(predictions) == 2 * 2 * 4 and len(comparisons) == len(conversions) == 2 * 2 * 3
+    for frame in (predictions, comparisons, conversions):
+        assert {"seed", "config_hash", "study_config_hash", "version_torch", "dataset_sha256"} <= set(frame)
+    # CoreML cells are reported, not dropped: off macOS they did not run, with the reason.
+    coreml = predictions[predictions["target"].str.startswith("coreml")]
+    assert len(coreml) == 8 and (coreml["size_bytes"] > 0).all()
+    assert set(coreml["status"]) == {"not_run"} and coreml["reason"].str.contains("macOS").all()
+    onnx = comparisons[comparisons["format"] == "onnx"]
+    assert (onnx["status"] == "ok").all()
+    assert (onnx["abs_error"] < 1e-4).all() and (onnx["disagreement"] <= 0.02).all()
+    assert set(conversions["status"]) == {"ok"}
+    weights = pd.read_csv(tables / "coreml_weights.csv")
+    fp32 = weights[(weights["format"] == "coreml-fp32") & (weights["model"] == "lenet5")]
+    assert fp32["match"].all() and np.allclose(fp32["max_abs_diff"], 0.0)
+
+
+def test_tiny_run_history_and_models(tiny_run: Path) -> None:
+    training = pd.read_csv(tiny_run / "results" / "tables" / "training.csv")
+    lenet = training[training["model"] == "lenet5"]
+    assert sorted(lenet["epoch"].unique()) == [1, 2]
+    assert set(training["framework"]) == {"torch", "keras"}
+    assert (tiny_run / "results/models/lenet5/torch/seed0/model.torch").is_file()
+    assert (tiny_run / "results/models/lenet5/keras/seed0/model.keras").is_file()
+    log = (tiny_run / "logs/train/lenet5/torch/seed0.log").read_text()
+    assert "epoch 2/2" in log
+
+
+def _rerun_counts(tiny_run: Path, tmp_path: Path, package: str, version: str) -> dict[str, int]:
+    pins = tmp_path / "requirements.txt"
+    original = (REPO / "envs" / "requirements.txt").read_text()
+    changed = "\n".join(
+        f"{package}=={version}" if line.startswith(f"{package}==") else line for line in original.splitlines()
+    )
+    assert changed != original
+    pins.write_text(changed)
+    return dry_run(tiny_run, "--config", f"pins_file={pins}", configfiles=(TINY,))
+
+
+def test_nothing_to_rerun_after_tiny_run(tiny_run: Path) -> None:
+    done = snakemake(tiny_run, "-n", configfiles=(TINY,))
+    assert "Nothing to be done" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("package", "expected_convert"),
+    [("tf2onnx", 2), ("coremltools", 8), ("onnxscript", 2)],  # keras->onnx; all CoreML; torch dynamo
+)
+def test_converter_version_change_reruns_only_its_conversions(
+    tiny_run: Path, tmp_path: Path, package: str, expected_convert: int
+) -> None:
+    counts = _rerun_counts(tiny_run, tmp_path, package, "99.0")
+    assert counts.pop("convert") == expected_convert
+    assert counts == {"predict": expected_convert, "compare": expected_convert, "gather": 1, "report": 1, "all": 1}
+
+
+def test_changing_one_models_hyperparameter_reruns_only_that_model(tiny_run: Path, tmp_path: Path) -> None:
+    changed = tmp_path / "lr.yaml"
+    changed.write_text(TINY.read_text().replace("lr: 0.05", "lr: 0.04", 1))  # the first block: lenet5
+    counts = dry_run(tiny_run, configfiles=(changed,))
+    # LeNet-5 in both frameworks: 2 trainings, 6 conversions, 8 predictions, 6 comparisons.
+    assert counts == {"train": 2, "convert": 6, "predict": 8, "compare": 6, "gather": 1, "report": 1, "all": 1}
+
+
+def test_snakefmt_is_clean() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/rules"], cwd=REPO, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
