@@ -47,6 +47,12 @@ def seed_everything(seed: int, framework: str) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def _progress(batch: int, n_batches: int) -> None:
+    """Log about every fifth of an epoch, so that long epochs show progress in the job log."""
+    if n_batches >= 10 and batch % (n_batches // 5) == 0 and batch < n_batches:
+        logger.info("  batch %d/%d", batch, n_batches)
+
+
 def _torch_steps(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]:
     import torch
 
@@ -54,14 +60,17 @@ def _torch_steps(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]
     if hyper["optimizer"] == "sgd":
         opt = torch.optim.SGD(params, lr=hyper["lr"], momentum=hyper["momentum"], weight_decay=hyper["weight_decay"])
     else:
-        opt = torch.optim.Adam(params, lr=hyper["lr"], weight_decay=hyper["weight_decay"])
+        # eps as in Keras (1e-7; torch's default is 1e-8), so both run the same update rule.
+        opt = torch.optim.Adam(params, lr=hyper["lr"], eps=1e-7, weight_decay=hyper["weight_decay"])
     loss_fn = torch.nn.CrossEntropyLoss()
     batch_size = hyper["batch_size"]
 
     def epoch(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         model.train()
         total_loss, correct = 0.0, 0
-        for start in range(0, len(x), batch_size):
+        n_batches = -(-len(x) // batch_size)
+        for batch, start in enumerate(range(0, len(x), batch_size), start=1):
+            _progress(batch, n_batches)
             xb, yb = torch.from_numpy(x[start : start + batch_size]), torch.from_numpy(y[start : start + batch_size])
             opt.zero_grad()
             logits = model(xb)
@@ -100,7 +109,9 @@ def _keras_steps(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]
     batch_size = hyper["batch_size"]
 
     def epoch(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        history = model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        n_batches = -(-len(x) // batch_size)
+        progress = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs=None: _progress(b + 1, n_batches))
+        history = model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[progress])
         return float(history.history["loss"][-1]), float(history.history["accuracy"][-1])
 
     def evaluate(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -1,0 +1,46 @@
+"""Jobs that run only onnxruntime, numpy or pandas never import torch or TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+SCRIPT = """
+import json, sys
+from pathlib import Path
+from convstudy.prediction import predict_cell
+from convstudy.comparison import compare_cell
+from convstudy.gather import gather
+from convstudy.report import write_report
+
+run, out = Path(sys.argv[1]), Path(sys.argv[2])
+cell = run / "results/predictions/lenet5/torch/seed0"
+record = predict_cell(
+    model_name="lenet5", framework="torch", target="onnx", seed=0, dataset="mnist",
+    source=run / "results/converted/lenet5/torch/seed0/onnx", data_path=run / "data/prepared/mnist.npz",
+    hyper={"arch": {}}, evaluation={"batch_size": 64, "warmup": 0, "repeats": 5, "n_test": 128},
+    threads=1, outputs_out=out / "onnx.npz", record_out=out / "onnx.json",
+)
+compare_cell(original=cell / "original.npz", converted=out / "onnx.npz", converted_record=out / "onnx.json",
+             out=out / "metrics.json")
+tables = run / "results/tables"
+write_report(training=tables / "training.csv", predictions=tables / "predictions.csv",
+             comparisons=tables / "comparisons.csv", out_dir=out / "report")
+heavy = sorted(m for m in ("torch", "tensorflow", "keras", "coremltools") if m in sys.modules)
+print(json.dumps({"heavy": heavy, "onnxruntime": "onnxruntime" in sys.modules, "status": record["status"]}))
+"""
+
+
+def test_onnx_prediction_comparison_and_report_import_no_framework(tiny_run: Path, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tiny_run), str(tmp_path)], capture_output=True, text=True, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"heavy": [], "onnxruntime": True, "status": "ok"}
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["disagreement"] == 0.0
