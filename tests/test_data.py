@@ -36,7 +36,6 @@ from convstudy.data.sources import DatasetSpec, SourceFile, SourceOption
 from convstudy.errors import ConfigError, DataError
 from convstudy.provenance import read_json, sha256_file
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 # ---------------------------------------------------------------- writers of the real formats
@@ -369,23 +368,15 @@ def test_fetch_dataset_then_locate(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 # ---------------------------------------------------------------- the real local copy
-def real_data_dir() -> Path:
-    env = os.environ.get("CONVSTUDY_DATA_DIR")
-    path = Path(env) if env else REPO.parent / "shared" / "datasets"
-    if not path.is_dir():
-        pytest.skip(f"no local dataset copy at {path}")
-    return path
-
-
 @pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_real_local_copy_verifies(name: str) -> None:
-    local = real_data_dir()
+def test_real_local_copy_verifies(name: str, data_dir: Path) -> None:
+    local = data_dir
     for src in locate(name, local, "unused"):
         verify(src.path, src.entry.sha256, src.entry.description)
 
 
-def test_real_mnist_end_to_end(tmp_path: Path) -> None:
-    local = real_data_dir()
+def test_real_mnist_end_to_end(tmp_path: Path, data_dir: Path) -> None:
+    local = data_dir
     npz, js = tmp_path / "mnist.npz", tmp_path / "mnist.json"
     prepare_dataset("mnist", local_dir=local, raw_dir=tmp_path / "raw", out_npz=npz,
                     out_json=js, val_size=5000, split_seed=0)

@@ -28,7 +28,7 @@ from convstudy.provenance import sha256_file
 
 logger = logging.getLogger(__name__)
 
-#: Environment variable naming a local folder laid out like ``/work/shared/datasets``.
+#: Environment variable naming a local folder laid out as in data/README.md.
 LOCAL_DIR_ENV = "CONVSTUDY_DATA_DIR"
 
 EXACTNESS_TAGS = ("exact", "repacked", "lossy")
