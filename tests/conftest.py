@@ -36,22 +36,42 @@ def snakemake(
     workdir: Path, *args: str, configfiles: Sequence[Path] = (), env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the project's workflow in ``workdir`` and return the finished process."""
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+    ]
     configs = [REPO / "config" / "config.yaml", *configfiles]
     command += ["--configfile", *map(str, configs), *args]
-    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=REPO)
+    # Every run of a test sees the same dataset folder unless the test says otherwise, so
+    # that dry runs after the tiny run compare like with like.
+    local = local_datasets()
+    base = {**os.environ, **({"CONVSTUDY_DATA_DIR": str(local)} if local else {})}
+    return subprocess.run(
+        command, capture_output=True, text=True, check=False, env={**base, **(env or {})}, cwd=REPO
+    )
 
 
 def job_counts(output: str) -> dict[str, int]:
     """Per-rule job counts from the 'Job stats' table of a (dry) run."""
     stats = output.split("Job stats:", 1)[1]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M) if m[1] != "total"}
+    return {
+        m[1]: int(m[2])
+        for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)
+        if m[1] != "total"
+    }
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """The tiny config (LeNet-5 and GRU, both frameworks, one seed) run end to end."""
     workdir = tmp_path_factory.mktemp("tiny")
-    done = snakemake(workdir, "--cores", "2", configfiles=[TINY], env={"CONVSTUDY_DATA_DIR": str(data_dir)})
+    done = snakemake(
+        workdir, "--cores", "2", configfiles=[TINY], env={"CONVSTUDY_DATA_DIR": str(data_dir)}
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     return workdir

@@ -36,12 +36,16 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module", params=["torch", "keras"])
-def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+def trained(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path]:
     framework = request.param
     model = models.build("lenet5", framework, input_shape=(28, 28, 1), num_classes=10)
     if framework == "keras":  # Keras starts biases at zero; trained models have none such
         rng = np.random.default_rng(1)
-        model.set_weights([rng.normal(0, 0.1, w.shape).astype("float32") for w in model.get_weights()])
+        model.set_weights(
+            [rng.normal(0, 0.1, w.shape).astype("float32") for w in model.get_weights()]
+        )
     path = tmp_path_factory.mktemp(framework) / f"model.{framework}"
     checkpoints.save(model, framework, path)
     return framework, path
@@ -57,7 +61,9 @@ def convert(trained: tuple[str, Path], prepared: Path, fmt: str, settings: dict,
 
 def original_outputs(trained: tuple[str, Path], x: np.ndarray) -> np.ndarray:
     framework, path = trained
-    model = checkpoints.load(path, name="lenet5", framework=framework, input_shape=(28, 28, 1), num_classes=10, arch={})
+    model = checkpoints.load(
+        path, name="lenet5", framework=framework, input_shape=(28, 28, 1), num_classes=10, arch={}
+    )
     batch = models.to_framework_input(x, "lenet5", framework)
     if framework == "torch":
         import torch
@@ -77,8 +83,12 @@ def test_onnx_round_trip(trained: tuple[str, Path], prepared: Path, tmp_path: Pa
         out = tmp_path / str(exporter)
         record = convert(trained, prepared, "onnx", settings, out)
         assert record["status"] == "ok", record
-        assert record["opset"] == settings["opset"] and (out / "model.onnx").stat().st_size > 200_000
-        converted = onnx_runtime.load(out, threads=1)(models.to_framework_input(x, "lenet5", framework))
+        assert (
+            record["opset"] == settings["opset"] and (out / "model.onnx").stat().st_size > 200_000
+        )
+        converted = onnx_runtime.load(out, threads=1)(
+            models.to_framework_input(x, "lenet5", framework)
+        )
         assert_allclose(converted, original_outputs(trained, x), rtol=1e-4, atol=1e-5)
 
 
@@ -96,12 +106,18 @@ def test_coreml_conversion_weights_read_back(
         assert weights["max_abs_diff"].max() > 0  # FP16 storage does round the weights
 
 
-def test_converter_crash_is_a_result_row(trained: tuple[str, Path], prepared: Path, tmp_path: Path) -> None:
+def test_converter_crash_is_a_result_row(
+    trained: tuple[str, Path], prepared: Path, tmp_path: Path
+) -> None:
     framework = trained[0]
     # An opset the converter does not support: its exception is the finding. (The dynamo
     # exporter does not raise: it logs the failed version conversion and keeps its own
     # opset, which the record's `opset` and `opset_requested` columns show.)
-    settings = {**ONNX_TORCH, "exporter": "torchscript", "opset": 99} if framework == "torch" else {**ONNX_KERAS, "opset": 99}
+    settings = (
+        {**ONNX_TORCH, "exporter": "torchscript", "opset": 99}
+        if framework == "torch"
+        else {**ONNX_KERAS, "opset": 99}
+    )
     record = convert(trained, prepared, "onnx", settings, tmp_path)
     assert record["status"] == "error"
     assert record["error_type"] and record["error_message"]

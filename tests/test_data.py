@@ -37,7 +37,6 @@ from convstudy.errors import ConfigError, DataError
 from convstudy.provenance import read_json, sha256_file
 
 
-
 # ---------------------------------------------------------------- writers of the real formats
 def write_idx(path: Path, array: np.ndarray, magic: int | None = None) -> Path:
     """A gzip IDX file of unsigned bytes (magic 0x0803 for 3-d, 0x0801 for 1-d)."""
@@ -79,8 +78,12 @@ def write_cifar_tarball(path: Path, per_batch: int = 3) -> Path:
         names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
         for k, name in enumerate(names):
             data, labels = cifar_batch(per_batch, k * per_batch)
-            blob = {b"batch_label": name.encode(), b"labels": labels, b"data": data,
-                    b"filenames": [b"x.png"] * per_batch}
+            blob = {
+                b"batch_label": name.encode(),
+                b"labels": labels,
+                b"data": data,
+                b"filenames": [b"x.png"] * per_batch,
+            }
             add_bytes(tar, f"cifar-10-batches-py/{name}", pickle.dumps(blob, protocol=2))
         add_bytes(tar, "cifar-10-batches-py/batches.meta", pickle.dumps({}, protocol=2))
     return path
@@ -92,8 +95,11 @@ def write_cifar_npz(root: Path, n_train: int = 30, n_test: int = 8) -> dict[str,
     for split, n in (("train", n_train), ("test", n_test)):
         path = root / "cifar10" / f"cifar10_{split}.npz"
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, x=rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
-                            y=(np.arange(n) % 10).astype(np.uint8))
+        np.savez_compressed(
+            path,
+            x=rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+            y=(np.arange(n) % 10).astype(np.uint8),
+        )
         out[f"cifar10/{path.name}"] = sha256_file(path)
     return out
 
@@ -153,7 +159,9 @@ def test_read_cifar_tarball_refuses_foreign_pickle(tmp_path: Path) -> None:
 
 def test_read_cifar_npz(tmp_path: Path) -> None:
     write_cifar_npz(tmp_path)
-    data = read_cifar_npz(tmp_path / "cifar10/cifar10_train.npz", tmp_path / "cifar10/cifar10_test.npz")
+    data = read_cifar_npz(
+        tmp_path / "cifar10/cifar10_train.npz", tmp_path / "cifar10/cifar10_test.npz"
+    )
     assert data["x_train"].shape == (30, 32, 32, 3) and data["y_test"].tolist() == list(range(8))
 
 
@@ -161,8 +169,13 @@ def test_read_imdb_archive_order_and_filtering(tmp_path: Path) -> None:
     splits = read_imdb_archive(write_imdb(tmp_path / "a.tar.gz"))
     train = splits["train"]
     # sorted by member path: neg/0_2, neg/10_1, neg/2_3, pos/0_9, pos/1_8
-    assert train.texts == ["Bad. Really bad film", "awful", "not great",
-                           "A great film.<br />Loved it", "great great acting"]
+    assert train.texts == [
+        "Bad. Really bad film",
+        "awful",
+        "not great",
+        "A great film.<br />Loved it",
+        "great great acting",
+    ]
     assert train.labels.tolist() == [0, 0, 0, 1, 1] and train.labels.dtype == np.int64
     assert splits["test"].labels.tolist() == [0, 1]
     assert "unlabelled review" not in train.texts
@@ -184,7 +197,9 @@ def test_idx_wrong_magic_and_size(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=str(labels_as_images)):
         read_idx(labels_as_images, expected_magic=2051)
     short = tmp_path / "s.gz"
-    short.write_bytes(gzip.compress((2049).to_bytes(4, "big") + (10).to_bytes(4, "big") + b"\0" * 9))
+    short.write_bytes(
+        gzip.compress((2049).to_bytes(4, "big") + (10).to_bytes(4, "big") + b"\0" * 9)
+    )
     with pytest.raises(DataError, match=f"{short}: IDX dimensions"):
         read_idx(short)
 
@@ -233,11 +248,28 @@ def test_encode_pre_padding_truncation_unknown() -> None:
 
 
 # ---------------------------------------------------------------- preparation
-def prepare(tmp_path: Path, name: str, local: Path, overrides: dict[str, str], seed: int,
-            tag: str, val_size: int = 10, **kw) -> tuple[dict[str, np.ndarray], dict]:
+def prepare(
+    tmp_path: Path,
+    name: str,
+    local: Path,
+    overrides: dict[str, str],
+    seed: int,
+    tag: str,
+    val_size: int = 10,
+    **kw,
+) -> tuple[dict[str, np.ndarray], dict]:
     npz, js = tmp_path / f"{tag}.npz", tmp_path / f"{tag}.json"
-    prepare_dataset(name, local_dir=local, raw_dir=tmp_path / "raw", out_npz=npz, out_json=js,
-                    val_size=val_size, split_seed=seed, expected_sha256=overrides, **kw)
+    prepare_dataset(
+        name,
+        local_dir=local,
+        raw_dir=tmp_path / "raw",
+        out_npz=npz,
+        out_json=js,
+        val_size=val_size,
+        split_seed=seed,
+        expected_sha256=overrides,
+        **kw,
+    )
     return load_prepared(npz), read_json(js)
 
 
@@ -291,8 +323,9 @@ def test_prepare_imdb(tmp_path: Path) -> None:
     local = tmp_path / "local"
     path = write_imdb(local / "imdb/aclImdb_repacked.tar.gz")
     overrides = {"imdb/aclImdb_repacked.tar.gz": sha256_file(path)}
-    data, meta = prepare(tmp_path, "imdb", local, overrides, seed=0, tag="i", val_size=1,
-                         vocab_size=6, seq_len=4)
+    data, meta = prepare(
+        tmp_path, "imdb", local, overrides, seed=0, tag="i", val_size=1, vocab_size=6, seq_len=4
+    )
     assert data["x_train"].shape == (4, 4) and data["x_train"].dtype == np.int32
     assert data["x_test"].shape == (2, 4) and data["y_test"].tolist() == [0, 1]
     assert data["vocab"][:2].tolist() == ["<pad>", "<unk>"] and len(data["vocab"]) == 6
@@ -314,7 +347,9 @@ def test_locate_missing_names_path_and_alternatives(tmp_path: Path) -> None:
 
 
 def test_subset_and_errors(tmp_path: Path) -> None:
-    arrays = {k: np.arange(10) for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
+    arrays = {
+        k: np.arange(10) for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+    }
     arrays["vocab"] = np.array(["<pad>"])
     out = subset(arrays, 3, None, 0)
     assert out["x_train"].tolist() == [0, 1, 2] and len(out["y_val"]) == 10
@@ -355,11 +390,23 @@ def test_fetch_dataset_then_locate(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     served = tmp_path / "server"
     overrides = write_mnist(served)
     option = REGISTRY["mnist"].publisher
-    files = tuple(SourceFile(f.relpath, f.role, overrides[f.relpath], "exact", 0, f.description,
-                             ((tmp_path / "gone").as_uri(), (served / f.relpath).as_uri()))
-                  for f in option.files)
-    monkeypatch.setitem(REGISTRY, "mnist", DatasetSpec("mnist", "fake", (
-        SourceOption("published", "mnist-idx", files),)))
+    files = tuple(
+        SourceFile(
+            f.relpath,
+            f.role,
+            overrides[f.relpath],
+            "exact",
+            0,
+            f.description,
+            ((tmp_path / "gone").as_uri(), (served / f.relpath).as_uri()),
+        )
+        for f in option.files
+    )
+    monkeypatch.setitem(
+        REGISTRY,
+        "mnist",
+        DatasetSpec("mnist", "fake", (SourceOption("published", "mnist-idx", files),)),
+    )
     raw = tmp_path / "raw"
     paths = fetch_dataset("mnist", raw)  # the first URL fails, the mirror works
     assert [p.name for p in paths] == [Path(f.relpath).name for f in files]
@@ -378,12 +425,20 @@ def test_real_local_copy_verifies(name: str, data_dir: Path) -> None:
 def test_real_mnist_end_to_end(tmp_path: Path, data_dir: Path) -> None:
     local = data_dir
     npz, js = tmp_path / "mnist.npz", tmp_path / "mnist.json"
-    prepare_dataset("mnist", local_dir=local, raw_dir=tmp_path / "raw", out_npz=npz,
-                    out_json=js, val_size=5000, split_seed=0)
+    prepare_dataset(
+        "mnist",
+        local_dir=local,
+        raw_dir=tmp_path / "raw",
+        out_npz=npz,
+        out_json=js,
+        val_size=5000,
+        split_seed=0,
+    )
     data, meta = load_prepared(npz), read_json(js)
     assert [len(data[f"y_{s}"]) for s in ("train", "val", "test")] == [55000, 5000, 10000]
     assert data["x_train"].shape[1:] == (28, 28, 1) and data["x_train"].dtype == np.uint8
     assert data["y_test"][:5].tolist() == [7, 2, 1, 0, 4]  # the canonical first test labels
     assert meta["exact"] is True and meta["npz_sha256"] == sha256_file(npz)
     assert {s["sha256"] for s in meta["sources"]} == {
-        f.sha256 for f in REGISTRY["mnist"].publisher.files}
+        f.sha256 for f in REGISTRY["mnist"].publisher.files
+    }

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REPO, TINY, job_counts, snakemake
 
 
-def dry_run(workdir: Path, *args: str, configfiles: tuple[Path, ...] = ()) -> dict[str, int]:
-    done = snakemake(workdir, "-n", "--cores", "2", *args, configfiles=configfiles)
+def dry_run(
+    workdir: Path, *args: str, configfiles: tuple[Path, ...] = (), env: dict[str, str] | None = None
+) -> dict[str, int]:
+    done = snakemake(workdir, "-n", "--cores", "2", *args, configfiles=configfiles, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     return job_counts(done.stdout)
 
 
 def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
-    counts = dry_run(tmp_path, "--config", f"datasets={{'local_dir': '{data_dir}'}}")
+    counts = dry_run(tmp_path, env={"CONVSTUDY_DATA_DIR": str(data_dir)})
     # 5 models x 2 frameworks x 2 seeds; 3 formats; original + 3 formats predicted.
     assert counts == {
         "prepare_dataset": 3, "train": 20, "convert": 60, "predict": 80, "compare": 60,
@@ -28,7 +32,12 @@ def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
 
 def test_paper_grid_downloads_without_local_folder(tmp_path: Path) -> None:
     done = snakemake(
-        tmp_path, "-n", "--cores", "2", configfiles=(REPO / "config" / "paper.yaml",), env={"CONVSTUDY_DATA_DIR": ""}
+        tmp_path,
+        "-n",
+        "--cores",
+        "2",
+        configfiles=(REPO / "config" / "paper.yaml",),
+        env={"CONVSTUDY_DATA_DIR": ""},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     counts = job_counts(done.stdout)
@@ -69,7 +78,13 @@ def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
     conversions = pd.read_csv(tables / "conversions.csv")
     assert len(predictions) == 2 * 2 * 4 and len(comparisons) == len(conversions) == 2 * 2 * 3
     for frame in (predictions, comparisons, conversions):
-        assert {"seed", "config_hash", "study_config_hash", "version_torch", "dataset_sha256"} <= set(frame)
+        assert {
+            "seed",
+            "config_hash",
+            "study_config_hash",
+            "version_torch",
+            "dataset_sha256",
+        } <= set(frame)
     # CoreML cells are reported, not dropped: off macOS they did not run, with the reason.
     coreml = predictions[predictions["target"].str.startswith("coreml")]
     assert len(coreml) == 8 and (coreml["size_bytes"] > 0).all()
@@ -98,7 +113,8 @@ def _rerun_counts(tiny_run: Path, tmp_path: Path, package: str, version: str) ->
     pins = tmp_path / "requirements.txt"
     original = (REPO / "envs" / "requirements.txt").read_text()
     changed = "\n".join(
-        f"{package}=={version}" if line.startswith(f"{package}==") else line for line in original.splitlines()
+        f"{package}=={version}" if line.startswith(f"{package}==") else line
+        for line in original.splitlines()
     )
     assert changed != original
     pins.write_text(changed)
@@ -112,38 +128,63 @@ def test_nothing_to_rerun_after_tiny_run(tiny_run: Path) -> None:
 
 @pytest.mark.parametrize(
     ("package", "expected_convert"),
-    [("tf2onnx", 2), ("coremltools", 8), ("onnxscript", 2)],  # keras->onnx; all CoreML; torch dynamo
+    [
+        ("tf2onnx", 2),
+        ("coremltools", 8),
+        ("onnxscript", 2),
+    ],  # keras->onnx; all CoreML; torch dynamo
 )
 def test_converter_version_change_reruns_only_its_conversions(
     tiny_run: Path, tmp_path: Path, package: str, expected_convert: int
 ) -> None:
     counts = _rerun_counts(tiny_run, tmp_path, package, "99.0")
     assert counts.pop("convert") == expected_convert
-    assert counts == {"predict": expected_convert, "compare": expected_convert, "gather": 1, "report": 1, "all": 1}
+    assert counts == {
+        "predict": expected_convert,
+        "compare": expected_convert,
+        "gather": 1,
+        "report": 1,
+        "all": 1,
+    }
 
 
-def test_changing_one_models_hyperparameter_reruns_only_that_model(tiny_run: Path, tmp_path: Path) -> None:
+def test_changing_one_models_hyperparameter_reruns_only_that_model(
+    tiny_run: Path, tmp_path: Path
+) -> None:
     changed = tmp_path / "lr.yaml"
-    changed.write_text(TINY.read_text().replace("lr: 0.05", "lr: 0.04", 1))  # the first block: lenet5
+    changed.write_text(
+        TINY.read_text().replace("lr: 0.05", "lr: 0.04", 1)
+    )  # the first block: lenet5
     counts = dry_run(tiny_run, configfiles=(changed,))
     # LeNet-5 in both frameworks: 2 trainings, 6 conversions, 8 predictions, 6 comparisons.
-    assert counts == {"train": 2, "convert": 6, "predict": 8, "compare": 6, "gather": 1, "report": 1, "all": 1}
+    assert counts == {
+        "train": 2,
+        "convert": 6,
+        "predict": 8,
+        "compare": 6,
+        "gather": 1,
+        "report": 1,
+        "all": 1,
+    }
 
 
-def test_snakefmt_is_clean() -> None:
-    import subprocess
-    import sys
-
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["snakefmt", "--check", "Snakefile", "workflow/rules"],
+        ["ruff", "check", "src", "tests", "workflow/scripts"],
+        ["ruff", "format", "--check", "src", "tests", "workflow/scripts"],
+    ],
+    ids=["snakefmt", "ruff-check", "ruff-format"],
+)
+def test_code_style_is_clean(command: list[str]) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/rules"], cwd=REPO, capture_output=True,
-        text=True,
-    )  # fmt: skip
+        [sys.executable, "-m", *command], cwd=REPO, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_corrupt_dataset_file_stops_with_one_line(tmp_path: Path, data_dir: Path) -> None:
-    import shutil
-
     local = tmp_path / "datasets" / "mnist"
     shutil.copytree(data_dir / "mnist", local)
     victim = local / "train-labels-idx1-ubyte.gz"
@@ -151,10 +192,16 @@ def test_corrupt_dataset_file_stops_with_one_line(tmp_path: Path, data_dir: Path
     victim.write_bytes(victim.read_bytes()[:1000])  # truncated
     workdir = tmp_path / "run"
     done = snakemake(
-        workdir, "--cores", "1", "data/prepared/mnist.npz", env={"CONVSTUDY_DATA_DIR": str(tmp_path / "datasets")}
+        workdir,
+        "--cores",
+        "1",
+        "data/prepared/mnist.npz",
+        env={"CONVSTUDY_DATA_DIR": str(tmp_path / "datasets")},
     )
     assert done.returncode != 0
-    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("convstudy:")]
+    lines = [
+        line for line in (done.stdout + done.stderr).splitlines() if line.startswith("convstudy:")
+    ]
     assert len(lines) == 1 and str(victim) in lines[0] and "expected" in lines[0]
     assert not (workdir / "data/prepared/mnist.npz").exists()
 

@@ -47,9 +47,18 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(args.workdir)
     args.workdir.mkdir(parents=True)
     command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-        "--configfile", str(REPO / "config/config.yaml"), "--directory", str(args.workdir),
-        "--cores", str(args.cores), *args.snakemake_args,
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--configfile",
+        str(REPO / "config/config.yaml"),
+        "--directory",
+        str(args.workdir),
+        "--cores",
+        str(args.cores),
+        *args.snakemake_args,
     ]
     print("running:", " ".join(command), flush=True)
     tic = time.perf_counter()
@@ -58,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     table = per_rule(args.workdir / "benchmarks")
     report = (
         f"Default study from scratch, --cores {args.cores}: wall time {wall / 60:.1f} min "
-        f"({wall:.0f} s), exit status {status}.\n\n" + (table.to_markdown(index=False) if not table.empty else "")
+        f"({wall:.0f} s), exit status {status}.\n\n"
+        + (table.to_markdown(index=False) if not table.empty else "")
     )
     (args.workdir / "benchmark.md").write_text(report + "\n")
     print(report)

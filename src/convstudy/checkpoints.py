@@ -44,7 +44,9 @@ def load(
     if framework == "torch":
         import torch
 
-        model = models.build(name, "torch", input_shape=input_shape, num_classes=num_classes, arch=arch)
+        model = models.build(
+            name, "torch", input_shape=input_shape, num_classes=num_classes, arch=arch
+        )
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         return model.eval()
     import keras
@@ -59,9 +61,11 @@ def load(
     return model
 
 
-def arch_for(model_name: str, hyper_arch: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
+def arch_for(
+    model_name: str, hyper_arch: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+) -> dict[str, Any]:
     """The model's architecture settings; text models take their vocabulary size from the data."""
     arch = dict(hyper_arch)
     if models.is_recurrent(model_name):
-        arch["vocab_size"] = int(len(arrays["vocab"]))
+        arch["vocab_size"] = len(arrays["vocab"])
     return arch

@@ -17,7 +17,8 @@ def compare_cell(
     """Compare the outputs of a converted model with its original's; write the record."""
     record = read_json(converted_record)
     row: dict[str, Any] = {
-        key: record[key] for key in ("model", "framework", "target", "seed", "n_eval", "versions", "config_hash")
+        key: record[key]
+        for key in ("model", "framework", "target", "seed", "n_eval", "versions", "config_hash")
     }
     row["format"] = row.pop("target")
     if record["status"] != "ok":

@@ -35,7 +35,9 @@ def validate(config: Mapping[str, Any], schema_path: str | Path) -> None:
 
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(dict(config)), key=lambda e: (len(e.path), list(map(str, e.path))))
+    errors = sorted(
+        validator.iter_errors(dict(config)), key=lambda e: (len(e.path), list(map(str, e.path)))
+    )
     if errors:
         error = errors[0]
         path = [str(part) for part in error.absolute_path]
@@ -50,7 +52,9 @@ def validate(config: Mapping[str, Any], schema_path: str | Path) -> None:
         raise ConfigError(f"invalid config key '{'.'.join(path) or '<top level>'}': {message}")
     for model in config["models"]:
         if model not in config["training"]:
-            raise ConfigError(f"invalid config key 'training.{model}': missing (model '{model}' is in 'models')")
+            raise ConfigError(
+                f"invalid config key 'training.{model}': missing (model '{model}' is in 'models')"
+            )
 
 
 def local_data_dir(config: Mapping[str, Any]) -> str | None:

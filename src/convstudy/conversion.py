@@ -19,14 +19,17 @@ from convstudy import checkpoints, models
 from convstudy.config import NUM_CLASSES
 from convstudy.converters import ARTIFACT, family
 from convstudy.data import load_prepared, subset
-from convstudy.provenance import config_hash, host, package_versions, write_json
+from convstudy.provenance import job_provenance, write_json
 from convstudy.sizes import size_bytes
 from convstudy.threads import limit_threads
 
 logger = logging.getLogger(__name__)
 
 #: The module that converts to each format family.
-CONVERTER_MODULE = {"onnx": "convstudy.converters.onnx_export", "coreml": "convstudy.converters.coreml"}
+CONVERTER_MODULE = {
+    "onnx": "convstudy.converters.onnx_export",
+    "coreml": "convstudy.converters.coreml",
+}
 #: Samples traced or exported with (the batch dimension stays flexible).
 EXAMPLE_BATCH = 2
 
@@ -74,16 +77,17 @@ def convert_cell(
         "converter_versions": dict(settings["converter_versions"]),
         "settings": dict(settings),
         "keras_rnn_unrolled": unroll,
-        "threads": threads,
-        "config_hash": config_hash({"converter": dict(settings), "hyper": dict(hyper)}),
-        "versions": package_versions(),
-        "host": host(),
+        **job_provenance(
+            threads=threads, params={"converter": dict(settings), "hyper": dict(hyper)}
+        ),
     }
     converter = importlib.import_module(CONVERTER_MODULE[fam])
     tic = time.perf_counter()
     try:
-        facts = converter.convert(model, artifact, framework=framework, example=example, settings=settings)
-    except Exception as error:  # a converter crash is a result
+        facts = converter.convert(
+            model, artifact, framework=framework, example=example, settings=settings
+        )
+    except Exception as error:  # noqa: BLE001 -- any converter crash is a result, not a bug
         record.update(
             status="error",
             error_type=type(error).__name__,
@@ -93,8 +97,12 @@ def convert_cell(
         )
         logger.warning("conversion failed (recorded as a finding): %s", traceback.format_exc())
     else:
-        record.update(status="ok", seconds=time.perf_counter() - tic, size_bytes=size_bytes(artifact), **facts)
-        logger.info("converted to %s in %.1f s, %d bytes", artifact, record["seconds"], record["size_bytes"])
+        record.update(
+            status="ok", seconds=time.perf_counter() - tic, size_bytes=size_bytes(artifact), **facts
+        )
+        logger.info(
+            "converted to %s in %.1f s, %d bytes", artifact, record["seconds"], record["size_bytes"]
+        )
         if fam == "coreml":
             _compare_coreml_weights(model, framework, artifact, out_dir / "weights.csv")
     write_json(out_dir / "conversion.json", record)
@@ -104,7 +112,9 @@ def convert_cell(
 def _compare_coreml_weights(model: Any, framework: str, artifact: Path, out_csv: Path) -> None:
     from convstudy import coreml_weights
 
-    rows = coreml_weights.compare(models.source_weights(model, framework), coreml_weights.read_weights(artifact))
+    rows = coreml_weights.compare(
+        models.source_weights(model, framework), coreml_weights.read_weights(artifact)
+    )
     with open(out_csv, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["tensor"])
         writer.writeheader()

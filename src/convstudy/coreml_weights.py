@@ -49,7 +49,9 @@ def _aligned(source: np.ndarray, candidate: np.ndarray) -> list[np.ndarray]:
     return views
 
 
-def compare(source: dict[str, np.ndarray], converted: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+def compare(
+    source: dict[str, np.ndarray], converted: dict[str, np.ndarray]
+) -> list[dict[str, Any]]:
     """One row per source tensor: the const it matched and how far the values are apart."""
     unused = dict(converted)
     rows = []
@@ -62,8 +64,13 @@ def compare(source: dict[str, np.ndarray], converted: dict[str, np.ndarray]) -> 
                     best = (diff, const_name, view)
         row: dict[str, Any] = {"tensor": name, "shape": "x".join(map(str, value.shape))}
         if best is None:
-            row.update(const=None, mean_abs_diff=None, max_abs_diff=None, match=False,
-                       note="no const of this shape (fused, split or removed by the converter)")
+            row.update(
+                const=None,
+                mean_abs_diff=None,
+                max_abs_diff=None,
+                match=False,
+                note="no const of this shape (fused, split or removed by the converter)",
+            )
         else:
             diff, const_name, view = best
             del unused[const_name]

@@ -63,7 +63,9 @@ def gather(
                 frame.insert(0, key, record[key])
             weight_frames.append(frame)
     frames["conversions"] = pd.DataFrame([_flatten(r) for r in conversion_records])
-    frames["coreml_weights"] = pd.concat(weight_frames, ignore_index=True) if weight_frames else pd.DataFrame()
+    frames["coreml_weights"] = (
+        pd.concat(weight_frames, ignore_index=True) if weight_frames else pd.DataFrame()
+    )
     frames["predictions"] = pd.DataFrame([_flatten(read_json(p)) for p in predictions])
     frames["comparisons"] = pd.DataFrame([_flatten(read_json(p)) for p in comparisons])
 

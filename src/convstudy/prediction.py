@@ -22,7 +22,7 @@ from convstudy import checkpoints, models
 from convstudy.config import NUM_CLASSES
 from convstudy.converters import ARTIFACT, family
 from convstudy.data import load_prepared, subset
-from convstudy.provenance import config_hash, host, package_versions, read_json, write_json
+from convstudy.provenance import job_provenance, read_json, write_json
 from convstudy.runtimes import RUNTIME_MODULE, NotRunnable
 from convstudy.sizes import size_bytes
 from convstudy.threads import limit_threads
@@ -30,16 +30,28 @@ from convstudy.threads import limit_threads
 logger = logging.getLogger(__name__)
 
 #: The distribution that provides each runtime (its version goes into the record).
-RUNTIME_PACKAGE = {"torch": "torch", "keras": "keras", "onnx": "onnxruntime", "coreml": "coremltools"}
+RUNTIME_PACKAGE = {
+    "torch": "torch",
+    "keras": "keras",
+    "onnx": "onnxruntime",
+    "coreml": "coremltools",
+}
 
 
 def run_timed(
-    predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, *, batch_size: int, warmup: int, repeats: int
+    predict: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    *,
+    batch_size: int,
+    warmup: int,
+    repeats: int,
 ) -> tuple[np.ndarray, list[float]]:
     """Outputs over ``x`` in batches, and the seconds of each of ``repeats`` timed passes."""
 
     def one_pass() -> np.ndarray:
-        return np.concatenate([predict(x[s : s + batch_size]) for s in range(0, len(x), batch_size)])
+        return np.concatenate(
+            [predict(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
+        )
 
     for _ in range(warmup):
         one_pass()
@@ -80,19 +92,21 @@ def predict_cell(
         "seed": seed,
         "runtime": runtime,
         "runtime_version": _version(RUNTIME_PACKAGE[runtime]),
-        "n_eval": int(len(x)),
+        "n_eval": len(x),
         "batch_size": evaluation["batch_size"],
-        "threads": threads,
-        "config_hash": config_hash({"evaluation": dict(evaluation), "hyper": dict(hyper)}),
-        "versions": package_versions(),
-        "host": host(),
+        **job_provenance(
+            threads=threads, params={"evaluation": dict(evaluation), "hyper": dict(hyper)}
+        ),
     }
     model_file = source if target == "original" else source / ARTIFACT[family(target)]
     outputs = np.empty((0,), dtype=np.float32)
     conversion = None if target == "original" else read_json(source / "conversion.json")
     if conversion is not None and conversion["status"] != "ok":
-        record.update(status="not_run", reason=f"conversion failed: {conversion['error_type']}: "
-                      f"{conversion['error_message']}", size_bytes=None)
+        record.update(
+            status="not_run",
+            reason=f"conversion failed: {conversion['error_type']}: {conversion['error_message']}",
+            size_bytes=None,
+        )
     else:
         record["size_bytes"] = size_bytes(model_file)
         module = importlib.import_module(RUNTIME_MODULE[target])
@@ -112,7 +126,10 @@ def predict_cell(
             record.update(status="not_run", reason=str(reason))
         else:
             outputs, times = run_timed(
-                predict, x, batch_size=evaluation["batch_size"], warmup=evaluation["warmup"],
+                predict,
+                x,
+                batch_size=evaluation["batch_size"],
+                warmup=evaluation["warmup"],
                 repeats=evaluation["repeats"],
             )
             outputs = outputs.astype(np.float32)
@@ -128,10 +145,20 @@ def predict_cell(
                 inference_max=float(np.max(times)),
             )
     if record["status"] == "not_run":
-        logger.warning("%s/%s seed %d %s not run: %s", model_name, framework, seed, target, record["reason"])
+        logger.warning(
+            "%s/%s seed %d %s not run: %s", model_name, framework, seed, target, record["reason"]
+        )
     else:
-        logger.info("%s/%s seed %d %s: accuracy %.4f, inference median %.3f s over %d samples",
-                    model_name, framework, seed, target, record["accuracy"], record["inference_median"], len(x))
+        logger.info(
+            "%s/%s seed %d %s: accuracy %.4f, inference median %.3f s over %d samples",
+            model_name,
+            framework,
+            seed,
+            target,
+            record["accuracy"],
+            record["inference_median"],
+            len(x),
+        )
     np.savez(outputs_out, outputs=outputs, labels=y)
     write_json(record_out, record)
     return record

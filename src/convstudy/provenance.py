@@ -55,7 +55,22 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def host() -> dict[str, str]:
     """Where a measurement was taken."""
-    return {"platform": platform.system(), "machine": platform.machine(), "python": platform.python_version()}
+    return {
+        "platform": platform.system(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+    }
+
+
+def job_provenance(*, threads: int, params: Any) -> dict[str, Any]:
+    """What every job's record carries: threads, the hash of the job's own parameters,
+    package versions and host."""
+    return {
+        "threads": threads,
+        "config_hash": config_hash(params),
+        "versions": package_versions(),
+        "host": host(),
+    }
 
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> None:

@@ -33,8 +33,10 @@ def summarise(frame: pd.DataFrame, by: Sequence[str], metrics: dict[str, str]) -
         row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
         row["seeds"] = group["seed"].nunique()
         for metric, digits in metrics.items():
-            row[metric] = _mean_std(group[metric] if metric in group else pd.Series(dtype=float), digits)
-        if "status" in group and (group["status"] != "ok").any():
+            row[metric] = _mean_std(
+                group[metric] if metric in group else pd.Series(dtype=float), digits
+            )
+        if "status" in group:
             reasons = group.loc[group["status"] != "ok", "reason"].dropna().unique()
             row["note"] = "; ".join(reasons)
         rows.append(row)
@@ -54,16 +56,29 @@ def table2_errors(comparisons: pd.DataFrame) -> pd.DataFrame:
     return summarise(
         comparisons,
         KEYS + ["format"],
-        {"abs_error": ".2e", "max_abs_error": ".2e", "rel_error_published": ".2e", "rel_error_eps": ".2e",
-         "norm_max_error": ".2e", "disagreement": ".4f"},
+        {
+            "abs_error": ".2e",
+            "max_abs_error": ".2e",
+            "rel_error_published": ".2e",
+            "rel_error_eps": ".2e",
+            "norm_max_error": ".2e",
+            "disagreement": ".4f",
+        },
     )
 
 
 def table3_time(predictions: pd.DataFrame) -> pd.DataFrame:
     """Load time and inference time over the evaluation set (median of repeats), seconds."""
-    table = summarise(predictions, KEYS + ["target"], {"load_seconds": ".3f", "inference_median": ".3f",
-                                                       "inference_iqr": ".3f"})
-    table.insert(len(KEYS) + 1, "n_eval", predictions.groupby(KEYS + ["target"], sort=False)["n_eval"].first().values)
+    table = summarise(
+        predictions,
+        KEYS + ["target"],
+        {"load_seconds": ".3f", "inference_median": ".3f", "inference_iqr": ".3f"},
+    )
+    table.insert(
+        len(KEYS) + 1,
+        "n_eval",
+        predictions.groupby(KEYS + ["target"], sort=False)["n_eval"].first().values,
+    )
     return table
 
 
@@ -84,7 +99,9 @@ def figure2_training(training: pd.DataFrame, png: Path, svg: Path) -> None:
     import matplotlib.pyplot as plt
 
     models = list(dict.fromkeys(training["model"]))
-    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.0), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(models), figsize=(3.2 * len(models), 3.0), squeeze=False, sharey=True
+    )
     for ax, model in zip(axes[0], models):
         for framework, colour in (("torch", "tab:red"), ("keras", "tab:blue")):
             runs = training[(training["model"] == model) & (training["framework"] == framework)]
@@ -92,10 +109,22 @@ def figure2_training(training: pd.DataFrame, png: Path, svg: Path) -> None:
                 continue
             for column, style in (("train_acc", "-"), ("val_acc", "--")):
                 stats = runs.groupby("epoch")[column].agg(["mean", "std"]).fillna(0.0)
-                ax.plot(stats.index, stats["mean"], style, color=colour, marker="o", ms=3,
-                        label=f"{framework} {column.split('_')[0]}")
-                ax.fill_between(stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"],
-                                color=colour, alpha=0.15)
+                ax.plot(
+                    stats.index,
+                    stats["mean"],
+                    style,
+                    color=colour,
+                    marker="o",
+                    ms=3,
+                    label=f"{framework} {column.split('_')[0]}",
+                )
+                ax.fill_between(
+                    stats.index,
+                    stats["mean"] - stats["std"],
+                    stats["mean"] + stats["std"],
+                    color=colour,
+                    alpha=0.15,
+                )
         ax.set_title(model)
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -118,8 +147,20 @@ def write_report(*, training: str, predictions: str, comparisons: str, out_dir: 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     preds, comps = pd.read_csv(predictions), pd.read_csv(comparisons)
-    _write(table1_accuracy(preds), out_dir, "table1_accuracy", "Table I: accuracy (mean ± std over seeds)")
-    _write(table2_errors(comps), out_dir, "table2_errors", "Table II: output errors and label disagreement")
+    _write(
+        table1_accuracy(preds),
+        out_dir,
+        "table1_accuracy",
+        "Table I: accuracy (mean ± std over seeds)",
+    )
+    _write(
+        table2_errors(comps),
+        out_dir,
+        "table2_errors",
+        "Table II: output errors and label disagreement",
+    )
     _write(table3_time(preds), out_dir, "table3_time", "Table III: load and inference time (s)")
     _write(table4_size(preds), out_dir, "table4_size", "Table IV: size on disk (MB)")
-    figure2_training(pd.read_csv(training), out_dir / "figure2_training.png", out_dir / "figure2_training.svg")
+    figure2_training(
+        pd.read_csv(training), out_dir / "figure2_training.png", out_dir / "figure2_training.svg"
+    )

@@ -23,7 +23,7 @@ def job_log(path: str | Path) -> Iterator[logging.Logger]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     console = os.fdopen(os.dup(2), "w")
-    log_file = open(path, "a", buffering=1)
+    log_file = open(path, "a", buffering=1)  # noqa: SIM115 -- fds 1 and 2 point at it until exit
     # File-descriptor level, so that TensorFlow's and onnxruntime's C++ logs land here too.
     sys.stdout.flush()
     sys.stderr.flush()

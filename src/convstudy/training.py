@@ -19,7 +19,7 @@ import numpy as np
 from convstudy import checkpoints, models
 from convstudy.config import NUM_CLASSES
 from convstudy.data import load_prepared, subset
-from convstudy.provenance import config_hash, host, package_versions, read_json, sha256_file, write_json
+from convstudy.provenance import job_provenance, read_json, sha256_file, write_json
 from convstudy.threads import limit_threads
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,9 @@ def _torch_steps(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]
 
     params = [p for p in model.parameters() if p.requires_grad]
     if hyper["optimizer"] == "sgd":
-        opt = torch.optim.SGD(params, lr=hyper["lr"], momentum=hyper["momentum"], weight_decay=hyper["weight_decay"])
+        opt = torch.optim.SGD(
+            params, lr=hyper["lr"], momentum=hyper["momentum"], weight_decay=hyper["weight_decay"]
+        )
     else:
         # eps as in Keras (1e-7; torch's default is 1e-8), so both run the same update rule.
         opt = torch.optim.Adam(params, lr=hyper["lr"], eps=1e-7, weight_decay=hyper["weight_decay"])
@@ -71,7 +73,10 @@ def _torch_steps(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]
         n_batches = -(-len(x) // batch_size)
         for batch, start in enumerate(range(0, len(x), batch_size), start=1):
             _progress(batch, n_batches)
-            xb, yb = torch.from_numpy(x[start : start + batch_size]), torch.from_numpy(y[start : start + batch_size])
+            xb, yb = (
+                torch.from_numpy(x[start : start + batch_size]),
+                torch.from_numpy(y[start : start + batch_size]),
+            )
             opt.zero_grad()
             logits = model(xb)
             loss = loss_fn(logits, yb)
@@ -98,7 +103,9 @@ def _keras_steps(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]
     # gradient); the two agree only without momentum. The default configs use 0.
     decay = hyper["weight_decay"] or None
     if hyper["optimizer"] == "sgd":
-        opt = keras.optimizers.SGD(learning_rate=hyper["lr"], momentum=hyper["momentum"], weight_decay=decay)
+        opt = keras.optimizers.SGD(
+            learning_rate=hyper["lr"], momentum=hyper["momentum"], weight_decay=decay
+        )
     else:
         opt = keras.optimizers.Adam(learning_rate=hyper["lr"], weight_decay=decay)
     model.compile(
@@ -110,8 +117,12 @@ def _keras_steps(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]
 
     def epoch(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         n_batches = -(-len(x) // batch_size)
-        progress = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs=None: _progress(b + 1, n_batches))
-        history = model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[progress])
+        progress = keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda b, logs=None: _progress(b + 1, n_batches)
+        )
+        history = model.fit(
+            x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[progress]
+        )
         return float(history.history["loss"][-1]), float(history.history["accuracy"][-1])
 
     def evaluate(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -145,9 +156,18 @@ def train(
     y_train, y_val = arrays["y_train"].astype(np.int64), arrays["y_val"].astype(np.int64)
     input_shape = tuple(arrays["x_train"].shape[1:])
     arch = checkpoints.arch_for(model_name, hyper["arch"], arrays)
-    model = models.build(model_name, framework, input_shape=input_shape, num_classes=NUM_CLASSES[dataset], arch=arch)
+    model = models.build(
+        model_name, framework, input_shape=input_shape, num_classes=NUM_CLASSES[dataset], arch=arch
+    )
     n_params = models.count_parameters(model, framework)
-    logger.info("%s/%s seed %d: %d parameters, %d training samples", model_name, framework, seed, n_params, len(x_train))
+    logger.info(
+        "%s/%s seed %d: %d parameters, %d training samples",
+        model_name,
+        framework,
+        seed,
+        n_params,
+        len(x_train),
+    )
     epoch_fn, eval_fn = (_torch_steps if framework == "torch" else _keras_steps)(model, hyper)
 
     order_rng = np.random.default_rng(seed)
@@ -159,12 +179,24 @@ def train(
         val_loss, val_acc = eval_fn(x_val, y_val)
         seconds = time.perf_counter() - tic
         rows.append(
-            {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
-             "val_acc": val_acc, "seconds": seconds}
+            {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "train_acc": train_acc,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "seconds": seconds,
+            }
         )
         logger.info(
             "epoch %d/%d: train loss %.4f acc %.4f, val loss %.4f acc %.4f (%.1f s)",
-            epoch, hyper["epochs"], train_loss, train_acc, val_loss, val_acc, seconds,
+            epoch,
+            hyper["epochs"],
+            train_loss,
+            train_acc,
+            val_loss,
+            val_acc,
+            seconds,
         )
 
     checkpoints.save(model, framework, model_out)
@@ -189,10 +221,7 @@ def train(
             "seconds_per_epoch": float(np.mean([r["seconds"] for r in rows])),
             "final_val_acc": rows[-1]["val_acc"],
             "wall_seconds": time.perf_counter() - started,
-            "threads": threads,
-            "config_hash": config_hash(dict(hyper)),
             "hyper": dict(hyper),
-            "versions": package_versions(),
-            "host": host(),
+            **job_provenance(threads=threads, params=dict(hyper)),
         },
     )

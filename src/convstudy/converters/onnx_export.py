@@ -12,7 +12,9 @@ INPUT_NAME = "x"
 OUTPUT_NAME = "logits"
 
 
-def _torch(model: Any, path: Path, example: np.ndarray, settings: Mapping[str, Any]) -> dict[str, Any]:
+def _torch(
+    model: Any, path: Path, example: np.ndarray, settings: Mapping[str, Any]
+) -> dict[str, Any]:
     import torch
 
     x = torch.from_numpy(example)
@@ -42,7 +44,9 @@ def _torch(model: Any, path: Path, example: np.ndarray, settings: Mapping[str, A
     return {"converter": f"torch.onnx ({settings['exporter']})"}
 
 
-def _keras(model: Any, path: Path, example: np.ndarray, settings: Mapping[str, Any]) -> dict[str, Any]:
+def _keras(
+    model: Any, path: Path, example: np.ndarray, settings: Mapping[str, Any]
+) -> dict[str, Any]:
     import tensorflow as tf
     import tf2onnx
 
@@ -50,7 +54,9 @@ def _keras(model: Any, path: Path, example: np.ndarray, settings: Mapping[str, A
     # inference function instead, which is what from_keras does internally on Keras 2.
     spec = (tf.TensorSpec((None, *example.shape[1:]), tf.as_dtype(example.dtype), name=INPUT_NAME),)
     function = tf.function(lambda x: {OUTPUT_NAME: model(x, training=False)})
-    tf2onnx.convert.from_function(function, input_signature=spec, opset=settings["opset"], output_path=str(path))
+    tf2onnx.convert.from_function(
+        function, input_signature=spec, opset=settings["opset"], output_path=str(path)
+    )
     return {"converter": "tf2onnx.convert.from_function"}
 
 

@@ -28,11 +28,13 @@ logger = logging.getLogger(__name__)
 DATASETS = ("mnist", "cifar10", "imdb")
 SPLITS = ("train", "val", "test")
 ARRAY_KEYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-SPLIT_RULE = ("numpy.random.default_rng(split_seed).permutation(n_official_train); the last "
-              "val_size indices are validation, the rest training, both in permuted order; "
-              "the official test set is the test set, in canonical order (imdb: in the order "
-              "numpy.random.default_rng(split_seed).permutation(n_official_test), because the "
-              "archive is sorted by label)")
+SPLIT_RULE = (
+    "numpy.random.default_rng(split_seed).permutation(n_official_train); the last "
+    "val_size indices are validation, the rest training, both in permuted order; "
+    "the official test set is the test set, in canonical order (imdb: in the order "
+    "numpy.random.default_rng(split_seed).permutation(n_official_test), because the "
+    "archive is sorted by label)"
+)
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: same arrays -> same npz bytes
 
 
@@ -57,20 +59,31 @@ def fetch_dataset(name: str, raw_dir: str | Path) -> list[Path]:
     return paths
 
 
-def _verified_sources(name: str, local_dir: str | Path | None, raw_dir: str | Path,
-                      expected_sha256: Mapping[str, str] | None) -> list[dict[str, Any]]:
+def _verified_sources(
+    name: str,
+    local_dir: str | Path | None,
+    raw_dir: str | Path,
+    expected_sha256: Mapping[str, str] | None,
+) -> list[dict[str, Any]]:
     """Locate and verify; one provenance record per file (with its ``path`` as a Path)."""
     records = []
     for src in sources.locate(name, local_dir, raw_dir):
         # Overrides exist for tests with small fake files; production passes None.
         want = (expected_sha256 or {}).get(src.entry.relpath, src.entry.sha256)
-        records.append({
-            "relpath": src.entry.relpath, "role": src.entry.role, "path": src.path,
-            "sha256": sources.verify(src.path, want, src.entry.description),
-            "registry_sha256": src.entry.sha256, "exactness": src.entry.exactness,
-            "origin": src.origin, "option": src.option.name, "format": src.option.format,
-            "description": src.entry.description,
-        })
+        records.append(
+            {
+                "relpath": src.entry.relpath,
+                "role": src.entry.role,
+                "path": src.path,
+                "sha256": sources.verify(src.path, want, src.entry.description),
+                "registry_sha256": src.entry.sha256,
+                "exactness": src.entry.exactness,
+                "origin": src.origin,
+                "option": src.option.name,
+                "format": src.option.format,
+                "description": src.entry.description,
+            }
+        )
     logger.info("%s: verified %d source file(s) (%s)", name, len(records), records[0]["option"])
     return records
 
@@ -78,14 +91,20 @@ def _verified_sources(name: str, local_dir: str | Path | None, raw_dir: str | Pa
 def _read_official(fmt: str, paths: Mapping[str, Path]) -> dict[str, Any]:
     """Official train/test arrays (images) or TextSplits (imdb) from the located files."""
     if fmt == "mnist-idx":
-        data = {f"{kind}_{split}": readers.read_idx(paths[f"{split}_{role}"], magic)
-                for split in ("train", "test")
-                for kind, role, magic in (("x", "images", readers.IDX_IMAGES_MAGIC),
-                                          ("y", "labels", readers.IDX_LABELS_MAGIC))}
+        data = {
+            f"{kind}_{split}": readers.read_idx(paths[f"{split}_{role}"], magic)
+            for split in ("train", "test")
+            for kind, role, magic in (
+                ("x", "images", readers.IDX_IMAGES_MAGIC),
+                ("y", "labels", readers.IDX_LABELS_MAGIC),
+            )
+        }
         for split in ("train", "test"):
             if len(data[f"x_{split}"]) != len(data[f"y_{split}"]):
-                raise DataError(f"{paths[f'{split}_labels']}: {len(data[f'y_{split}'])} labels "
-                                f"for {len(data[f'x_{split}'])} images")
+                raise DataError(
+                    f"{paths[f'{split}_labels']}: {len(data[f'y_{split}'])} labels "
+                    f"for {len(data[f'x_{split}'])} images"
+                )
             data[f"x_{split}"] = data[f"x_{split}"][..., np.newaxis]  # NHWC, one channel
             logger.info("mnist: read %d %s images", len(data[f"x_{split}"]), split)
         return data
@@ -103,11 +122,17 @@ def split_indices(n: int, val_size: int, split_seed: int) -> tuple[np.ndarray, n
     if not 0 <= val_size < n:
         raise ConfigError(f"val_size: {val_size}, must be in [0, {n}) for {n} training examples")
     perm = np.random.default_rng(split_seed).permutation(n)
-    return perm[: n - val_size], perm[n - val_size:]
+    return perm[: n - val_size], perm[n - val_size :]
 
 
-def _imdb_arrays(official: dict[str, Any], train_idx: np.ndarray, val_idx: np.ndarray,
-                 vocab_size: int, seq_len: int, split_seed: int) -> dict[str, np.ndarray]:
+def _imdb_arrays(
+    official: dict[str, Any],
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    vocab_size: int,
+    seq_len: int,
+    split_seed: int,
+) -> dict[str, np.ndarray]:
     """Tokenise, build the vocabulary on the training split only, encode every split."""
     train_tokens = [text.tokenize(t) for t in official["train"].texts]
     test_order = np.random.default_rng(split_seed).permutation(len(official["test"].texts))
@@ -117,10 +142,12 @@ def _imdb_arrays(official: dict[str, Any], train_idx: np.ndarray, val_idx: np.nd
     logger.info("imdb: vocabulary of %d words from %d training reviews", len(vocab), len(fit))
     labels = official["train"].labels
     return {
-        "x_train": text.encode(fit, vocab, seq_len), "y_train": labels[train_idx],
+        "x_train": text.encode(fit, vocab, seq_len),
+        "y_train": labels[train_idx],
         "x_val": text.encode([train_tokens[i] for i in val_idx], vocab, seq_len),
         "y_val": labels[val_idx],
-        "x_test": text.encode(test_tokens, vocab, seq_len), "y_test": official["test"].labels[test_order],
+        "x_test": text.encode(test_tokens, vocab, seq_len),
+        "y_test": official["test"].labels[test_order],
         "vocab": np.array(vocab, dtype=str),
     }
 
@@ -138,10 +165,19 @@ def _write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     os.replace(part, path)
 
 
-def prepare_dataset(name: str, *, local_dir: str | Path | None, raw_dir: str | Path,
-                    out_npz: str | Path, out_json: str | Path, val_size: int, split_seed: int,
-                    vocab_size: int | None = None, seq_len: int | None = None,
-                    expected_sha256: Mapping[str, str] | None = None) -> None:
+def prepare_dataset(
+    name: str,
+    *,
+    local_dir: str | Path | None,
+    raw_dir: str | Path,
+    out_npz: str | Path,
+    out_json: str | Path,
+    val_size: int,
+    split_seed: int,
+    vocab_size: int | None = None,
+    seq_len: int | None = None,
+    expected_sha256: Mapping[str, str] | None = None,
+) -> None:
     """Locate, verify, read and split ``name``; write ``out_npz`` and ``out_json``.
 
     Args:
@@ -167,41 +203,81 @@ def prepare_dataset(name: str, *, local_dir: str | Path | None, raw_dir: str | P
         arrays = _imdb_arrays(official, train_idx, val_idx, vocab_size, seq_len, split_seed)  # type: ignore[arg-type]
     else:
         x, y = official["x_train"], official["y_train"]
-        arrays = {"x_train": x[train_idx], "y_train": y[train_idx], "x_val": x[val_idx],
-                  "y_val": y[val_idx], "x_test": official["x_test"], "y_test": official["y_test"]}
+        arrays = {
+            "x_train": x[train_idx],
+            "y_train": y[train_idx],
+            "x_val": x[val_idx],
+            "y_val": y[val_idx],
+            "x_test": official["x_test"],
+            "y_test": official["y_test"],
+        }
     for split in SPLITS:
         arrays[f"y_{split}"] = arrays[f"y_{split}"].astype(np.int64)
     out_npz = Path(out_npz)
     _write_npz(out_npz, arrays)
-    write_json(out_json, _provenance(name, records, arrays, out_npz, val_size, split_seed,
-                                     vocab_size, seq_len))
-    logger.info("%s: wrote %s (train %d, val %d, test %d)", name, out_npz,
-                len(arrays["y_train"]), len(arrays["y_val"]), len(arrays["y_test"]))
+    write_json(
+        out_json,
+        _provenance(name, records, arrays, out_npz, val_size, split_seed, vocab_size, seq_len),
+    )
+    logger.info(
+        "%s: wrote %s (train %d, val %d, test %d)",
+        name,
+        out_npz,
+        len(arrays["y_train"]),
+        len(arrays["y_val"]),
+        len(arrays["y_test"]),
+    )
 
 
-def _provenance(name: str, records: list[dict[str, Any]], arrays: Mapping[str, np.ndarray],
-                out_npz: Path, val_size: int, split_seed: int,
-                vocab_size: int | None, seq_len: int | None) -> dict[str, Any]:
+def _provenance(
+    name: str,
+    records: list[dict[str, Any]],
+    arrays: Mapping[str, np.ndarray],
+    out_npz: Path,
+    val_size: int,
+    split_seed: int,
+    vocab_size: int | None,
+    seq_len: int | None,
+) -> dict[str, Any]:
     """The provenance JSON payload (see the README for its keys)."""
     lossy = [r["relpath"] for r in records if r["exactness"] == "lossy"]
-    notes = [f"LOSSY SOURCE: {', '.join(lossy)}: a re-encoded (JPEG-decoded) copy; pixel "
-             "values differ from the published dataset and results are not exactly comparable "
-             "with published ones."] if lossy else []
-    notes += [f"{r['relpath']} is a repacked archive: members identical to the published "
-              "release, archive checksum differs." for r in records if r["exactness"] == "repacked"]
+    notes = (
+        [
+            (
+                f"LOSSY SOURCE: {', '.join(lossy)}: a re-encoded (JPEG-decoded) copy; pixel "
+                "values differ from the published dataset and results are not exactly comparable "
+                "with published ones."
+            )
+        ]
+        if lossy
+        else []
+    )
+    notes += [
+        f"{r['relpath']} is a repacked archive: members identical to the published "
+        "release, archive checksum differs."
+        for r in records
+        if r["exactness"] == "repacked"
+    ]
     tokenizer = None
     if name == "imdb":
-        tokenizer = {**text.TOKENIZER_SETTINGS, "vocab_size": vocab_size, "seq_len": seq_len,
-                     "vocabulary_from": "training split only (validation and test excluded)",
-                     "vocabulary_length": int(len(arrays["vocab"]))}
+        tokenizer = {
+            **text.TOKENIZER_SETTINGS,
+            "vocab_size": vocab_size,
+            "seq_len": seq_len,
+            "vocabulary_from": "training split only (validation and test excluded)",
+            "vocabulary_length": len(arrays["vocab"]),
+        }
     return {
         "dataset": name,
         "exact": not lossy,
         "notes": notes,
         "sources": [{**r, "path": str(r["path"])} for r in records],
         "split_seed": split_seed,
-        "split": {"rule": SPLIT_RULE, "val_size": val_size,
-                  **{f"n_{s}": int(len(arrays[f"y_{s}"])) for s in SPLITS}},
+        "split": {
+            "rule": SPLIT_RULE,
+            "val_size": val_size,
+            **{f"n_{s}": len(arrays[f"y_{s}"]) for s in SPLITS},
+        },
         "arrays": {k: {"shape": list(a.shape), "dtype": str(a.dtype)} for k, a in arrays.items()},
         "tokenizer": tokenizer,
         "npz_path": str(out_npz),
@@ -222,8 +298,9 @@ def load_prepared(path: str | Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def subset(arrays: Mapping[str, np.ndarray], n_train: int | None, n_val: int | None,
-           n_test: int | None) -> dict[str, np.ndarray]:
+def subset(
+    arrays: Mapping[str, np.ndarray], n_train: int | None, n_val: int | None, n_test: int | None
+) -> dict[str, np.ndarray]:
     """The FIRST n examples of each split (``None`` = all); other keys (``vocab``) unchanged."""
     out = dict(arrays)
     for split, n in zip(SPLITS, (n_train, n_val, n_test)):

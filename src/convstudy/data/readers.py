@@ -34,8 +34,18 @@ CIFAR_TEST_BATCH = "test_batch"
 _IMDB_MEMBER = re.compile(r"^(?:\./)?aclImdb/(train|test)/(pos|neg)/\d+_\d+\.txt$")
 
 # Exceptions that a damaged gzip/tar/zip/pickle stream raises from the standard library.
-_CORRUPT = (OSError, EOFError, zlib.error, tarfile.TarError, zipfile.BadZipFile,
-            pickle.UnpicklingError, ValueError, KeyError, IndexError, TypeError)
+_CORRUPT = (
+    OSError,
+    EOFError,
+    zlib.error,
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    pickle.UnpicklingError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+)
 
 
 class TextSplit(NamedTuple):
@@ -70,11 +80,13 @@ def read_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataError(f"{path}: truncated IDX header")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(dims))
     if len(raw) - header != expected:
-        raise DataError(f"{path}: IDX dimensions {dims} need {expected} data bytes, "
-                        f"file has {len(raw) - header}")
+        raise DataError(
+            f"{path}: IDX dimensions {dims} need {expected} data bytes, "
+            f"file has {len(raw) - header}"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
@@ -85,11 +97,17 @@ class _BatchUnpickler(pickle.Unpickler):
     allow-list protects the reader when it is pointed at anything else.
     """
 
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-    }
+    _ALLOWED: frozenset[tuple[str, str]] = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),
+        }
+    )
 
     def find_class(self, module: str, name: str) -> object:
         if (module, name) not in self._ALLOWED:
@@ -187,6 +205,8 @@ def read_imdb_archive(path: str | Path) -> dict[str, TextSplit]:
         if not items:
             raise DataError(f"{path}: no aclImdb/{split}/{{pos,neg}}/*.txt reviews")
         items.sort()
-        splits[split] = TextSplit([t for _, t, _ in items], np.array([y for *_, y in items], np.int64))
+        splits[split] = TextSplit(
+            [t for _, t, _ in items], np.array([y for *_, y in items], np.int64)
+        )
         logger.info("imdb: read %d %s reviews", len(items), split)
     return splits

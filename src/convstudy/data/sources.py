@@ -91,58 +91,135 @@ _MNIST_ORIGINAL = "http://yann.lecun.com/exdb/mnist/"
 
 def _mnist(name: str, role: str, sha: str, size: int, what: str) -> SourceFile:
     return SourceFile(
-        f"mnist/{name}", role, sha, "exact", size, f"MNIST {what} (gzip IDX)",
+        f"mnist/{name}",
+        role,
+        sha,
+        "exact",
+        size,
+        f"MNIST {what} (gzip IDX)",
         (_MNIST_URL + name, _MNIST_ORIGINAL + name),
     )
 
 
 REGISTRY: dict[str, DatasetSpec] = {
-    "mnist": DatasetSpec("mnist", "MNIST handwritten digits", (
-        SourceOption("published", "mnist-idx", (
-            _mnist("train-images-idx3-ubyte.gz", "train_images",
-                   "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-                   9_912_422, "training images"),
-            _mnist("train-labels-idx1-ubyte.gz", "train_labels",
-                   "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-                   28_881, "training labels"),
-            _mnist("t10k-images-idx3-ubyte.gz", "test_images",
-                   "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-                   1_648_877, "test images"),
-            _mnist("t10k-labels-idx1-ubyte.gz", "test_labels",
-                   "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-                   4_542, "test labels"),
-        )),
-    )),
-    "cifar10": DatasetSpec("cifar10", "CIFAR-10", (
-        SourceOption("published", "cifar-tarball", (
-            SourceFile("cifar10/cifar-10-python.tar.gz", "archive",
-                       "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
-                       "exact", 170_498_071, "the published CIFAR-10 python tarball",
-                       ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",)),
-        )),
-        SourceOption("lossy-npz", "cifar-npz", (
-            SourceFile("cifar10/cifar10_train.npz", "train",
-                       "39228019c8fd6be6f265a23310e0fde8159c7bf6ced8b41606700734190b96a0",
-                       "lossy", 142_468_606, "LOSSY JPEG-decoded CIFAR-10 training set (npz)"),
-            SourceFile("cifar10/cifar10_test.npz", "test",
-                       "8dcb8da8ef28840137237046f1e20ed2219d163bb4670f65d54a01f093481393",
-                       "lossy", 28_500_296, "LOSSY JPEG-decoded CIFAR-10 test set (npz)"),
-        )),
-    )),
-    "imdb": DatasetSpec("imdb", "IMDb Large Movie Review Dataset v1.0", (
-        SourceOption("published", "imdb-tarball", (
-            SourceFile("imdb/aclImdb_v1.tar.gz", "archive",
-                       "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
-                       "exact", 84_125_825, "the published aclImdb_v1 archive",
-                       ("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",)),
-        )),
-        SourceOption("repacked", "imdb-tarball", (
-            SourceFile("imdb/aclImdb_repacked.tar.gz", "archive",
-                       "bc97a5760057748a52ca45e60df14b065f15d5328e266b843779f38d16164e34",
-                       "repacked", 28_630_985,
-                       "aclImdb repacked archive (members identical to the published ones)"),
-        )),
-    )),
+    "mnist": DatasetSpec(
+        "mnist",
+        "MNIST handwritten digits",
+        (
+            SourceOption(
+                "published",
+                "mnist-idx",
+                (
+                    _mnist(
+                        "train-images-idx3-ubyte.gz",
+                        "train_images",
+                        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                        9_912_422,
+                        "training images",
+                    ),
+                    _mnist(
+                        "train-labels-idx1-ubyte.gz",
+                        "train_labels",
+                        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                        28_881,
+                        "training labels",
+                    ),
+                    _mnist(
+                        "t10k-images-idx3-ubyte.gz",
+                        "test_images",
+                        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                        1_648_877,
+                        "test images",
+                    ),
+                    _mnist(
+                        "t10k-labels-idx1-ubyte.gz",
+                        "test_labels",
+                        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+                        4_542,
+                        "test labels",
+                    ),
+                ),
+            ),
+        ),
+    ),
+    "cifar10": DatasetSpec(
+        "cifar10",
+        "CIFAR-10",
+        (
+            SourceOption(
+                "published",
+                "cifar-tarball",
+                (
+                    SourceFile(
+                        "cifar10/cifar-10-python.tar.gz",
+                        "archive",
+                        "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+                        "exact",
+                        170_498_071,
+                        "the published CIFAR-10 python tarball",
+                        ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
+                    ),
+                ),
+            ),
+            SourceOption(
+                "lossy-npz",
+                "cifar-npz",
+                (
+                    SourceFile(
+                        "cifar10/cifar10_train.npz",
+                        "train",
+                        "39228019c8fd6be6f265a23310e0fde8159c7bf6ced8b41606700734190b96a0",
+                        "lossy",
+                        142_468_606,
+                        "LOSSY JPEG-decoded CIFAR-10 training set (npz)",
+                    ),
+                    SourceFile(
+                        "cifar10/cifar10_test.npz",
+                        "test",
+                        "8dcb8da8ef28840137237046f1e20ed2219d163bb4670f65d54a01f093481393",
+                        "lossy",
+                        28_500_296,
+                        "LOSSY JPEG-decoded CIFAR-10 test set (npz)",
+                    ),
+                ),
+            ),
+        ),
+    ),
+    "imdb": DatasetSpec(
+        "imdb",
+        "IMDb Large Movie Review Dataset v1.0",
+        (
+            SourceOption(
+                "published",
+                "imdb-tarball",
+                (
+                    SourceFile(
+                        "imdb/aclImdb_v1.tar.gz",
+                        "archive",
+                        "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
+                        "exact",
+                        84_125_825,
+                        "the published aclImdb_v1 archive",
+                        ("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",),
+                    ),
+                ),
+            ),
+            SourceOption(
+                "repacked",
+                "imdb-tarball",
+                (
+                    SourceFile(
+                        "imdb/aclImdb_repacked.tar.gz",
+                        "archive",
+                        "bc97a5760057748a52ca45e60df14b065f15d5328e266b843779f38d16164e34",
+                        "repacked",
+                        28_630_985,
+                        "aclImdb repacked archive (members identical to the published ones)",
+                    ),
+                ),
+            ),
+        ),
+    ),
 }
 
 
@@ -244,12 +321,16 @@ def locate(dataset: str, local_dir: str | Path | None, raw_dir: str | Path) -> l
         # Name the first missing file of the most complete option, then everything accepted.
         best = max(spec.options, key=lambda o: sum((base / f.relpath).is_file() for f in o.files))
         missing = next(base / f.relpath for f in best.files if not (base / f.relpath).is_file())
-        raise DataError(f"{missing}: missing; {dataset} in a local folder is accepted as one of: "
-                        f"{_describe_options(spec, base)}")
+        raise DataError(
+            f"{missing}: missing; {dataset} in a local folder is accepted as one of: "
+            f"{_describe_options(spec, base)}"
+        )
     base = Path(raw_dir)
     option = spec.publisher
     for f in option.files:
         if not (base / f.relpath).is_file():
-            raise DataError(f"{base / f.relpath}: missing ({f.description}); download it with "
-                            f"fetch_dataset({dataset!r}, {str(base)!r}) or set a local folder")
+            raise DataError(
+                f"{base / f.relpath}: missing ({f.description}); download it with "
+                f"fetch_dataset({dataset!r}, {str(base)!r}) or set a local folder"
+            )
     return [ResolvedSource(base / f.relpath, f, option, f.urls[0]) for f in option.files]

@@ -77,5 +77,5 @@ def encode(token_lists: Sequence[Sequence[str]], vocab: Sequence[str], seq_len: 
     for row, tokens in enumerate(token_lists):
         ids = [index.get(token, UNK_ID) for token in tokens[-seq_len:]]
         if ids:  # out[row, -0:] would be the whole row
-            out[row, -len(ids):] = ids
+            out[row, -len(ids) :] = ids
     return out

@@ -111,9 +111,9 @@ def _conv_bn(x: Any, filters: int, kernel: int, stride: int, conv: str, bn: str)
         # 1 on both sides, so pad explicitly and use "valid" to compute the same function.
         x = layers.ZeroPadding2D(1, name=conv.replace("conv", "pad"))(x)
         padding = "valid"
-    x = layers.Conv2D(
-        filters, kernel, strides=stride, padding=padding, use_bias=False, name=conv
-    )(x)
+    x = layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=False, name=conv)(
+        x
+    )
     return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=bn)(x)
 
 

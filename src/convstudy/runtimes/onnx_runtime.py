@@ -16,7 +16,9 @@ def load(path: Path, *, threads: int, **_: Any) -> Callable[[np.ndarray], np.nda
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(path / "model.onnx"), options, providers=["CPUExecutionProvider"]
+    )
     input_name = session.get_inputs()[0].name
 
     def predict(x: np.ndarray) -> np.ndarray:

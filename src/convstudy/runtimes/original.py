@@ -23,7 +23,12 @@ def load(
 ) -> Callable[[np.ndarray], np.ndarray]:
     """Load the trained model; return its batch prediction function."""
     model = checkpoints.load(
-        path, name=model_name, framework=framework, input_shape=input_shape, num_classes=num_classes, arch=arch
+        path,
+        name=model_name,
+        framework=framework,
+        input_shape=input_shape,
+        num_classes=num_classes,
+        arch=arch,
     )
     if framework == "torch":
         import torch
