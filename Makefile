@@ -28,6 +28,7 @@ lint: setup
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/ruff check src tests workflow/scripts
+	$(BIN)/mypy src
 
 benchmark: setup
 	$(BIN)/python -m convstudy.benchmark --cores $(CORES)

@@ -174,8 +174,9 @@ def test_changing_one_models_hyperparameter_reruns_only_that_model(
         ["snakefmt", "--check", "Snakefile", "workflow/rules"],
         ["ruff", "check", "src", "tests", "workflow/scripts"],
         ["ruff", "format", "--check", "src", "tests", "workflow/scripts"],
+        ["mypy", "src"],
     ],
-    ids=["snakefmt", "ruff-check", "ruff-format"],
+    ids=["snakefmt", "ruff-check", "ruff-format", "mypy"],
 )
 def test_code_style_is_clean(command: list[str]) -> None:
     done = subprocess.run(

@@ -40,7 +40,7 @@ def read_weights(mlpackage: str | Path) -> dict[str, np.ndarray]:
 
 def _aligned(source: np.ndarray, candidate: np.ndarray) -> list[np.ndarray]:
     """The transpositions of ``candidate`` that have ``source``'s shape."""
-    views = []
+    views: list[np.ndarray] = []
     if candidate.size != source.size:
         return views
     for perm in itertools.permutations(range(candidate.ndim)):

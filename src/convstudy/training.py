@@ -57,6 +57,7 @@ def _torch_steps(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]
     import torch
 
     params = [p for p in model.parameters() if p.requires_grad]
+    opt: torch.optim.Optimizer
     if hyper["optimizer"] == "sgd":
         opt = torch.optim.SGD(
             params, lr=hyper["lr"], momentum=hyper["momentum"], weight_decay=hyper["weight_decay"]

@@ -50,7 +50,7 @@ def _torch_class() -> type:
                 # bias is then exactly b_ih. (torch's GRU keeps both: b_hn sits inside the
                 # reset gate product, and Keras' reset_after GRU has the same two biases.)
                 with torch.no_grad():
-                    cell.bias_hh_l0.zero_()
+                    cell.bias_hh_l0.zero_()  # type: ignore[operator]
                 cell.bias_hh_l0.requires_grad_(False)
             self.add_module(kind, cell)
             self.fc = nn.Linear(hidden, num_classes)
