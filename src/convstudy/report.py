@@ -127,7 +127,7 @@ def figure2_training(training: pd.DataFrame, png: Path, svg: Path) -> None:
                 )
         ax.set_title(model)
         ax.set_xlabel("epoch")
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xticks(sorted(training.loc[training["model"] == model, "epoch"].unique()))
     axes[0][0].set_ylabel("accuracy")
     axes[0][-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
