@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+
+from convstudy.benchmark import snakemake_command
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
@@ -36,17 +37,7 @@ def snakemake(
     workdir: Path, *args: str, configfiles: Sequence[Path] = (), env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the project's workflow in ``workdir`` and return the finished process."""
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-    ]
-    configs = [REPO / "config" / "config.yaml", *configfiles]
-    command += ["--configfile", *map(str, configs), *args]
+    command = snakemake_command(workdir, configfiles, *args)
     # Every run of a test sees the same dataset folder unless the test says otherwise, so
     # that dry runs after the tiny run compare like with like.
     local = local_datasets()

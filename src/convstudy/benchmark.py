@@ -11,11 +11,25 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def snakemake_command(workdir: Path, configfiles: Sequence[Path], *args: str) -> list[str]:
+    """The command that runs this checkout's workflow in ``workdir``.
+
+    ``config/config.yaml`` comes first, then ``configfiles`` merged over it (with any
+    ``--configfile``, Snakemake no longer reads the Snakefile's own ``configfile:``).
+    """
+    configs = [REPO / "config" / "config.yaml", *configfiles]
+    return [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--configfile", *map(str, configs), *args,
+    ]  # fmt: skip
 
 
 def per_rule(benchmarks: Path) -> pd.DataFrame:
@@ -46,20 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workdir.exists():
         shutil.rmtree(args.workdir)
     args.workdir.mkdir(parents=True)
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--configfile",
-        str(REPO / "config/config.yaml"),
-        "--directory",
-        str(args.workdir),
-        "--cores",
-        str(args.cores),
-        *args.snakemake_args,
-    ]
+    command = snakemake_command(args.workdir, (), "--cores", str(args.cores), *args.snakemake_args)
     print("running:", " ".join(command), flush=True)
     tic = time.perf_counter()
     status = subprocess.call(command)
