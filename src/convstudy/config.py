@@ -21,9 +21,6 @@ DATASET_OF: dict[str, str] = {
 #: Number of classes of each dataset.
 NUM_CLASSES: dict[str, int] = {"mnist": 10, "cifar10": 10, "imdb": 2}
 
-#: The environment variable naming a local dataset folder when `datasets.local_dir` is null.
-DATA_DIR_ENV = "CONVSTUDY_DATA_DIR"
-
 
 def validate(config: Mapping[str, Any], schema_path: str | Path) -> None:
     """Validate ``config`` against the schema; raise :class:`ConfigError` naming the key.
@@ -59,11 +56,11 @@ def validate(config: Mapping[str, Any], schema_path: str | Path) -> None:
 
 def local_data_dir(config: Mapping[str, Any]) -> str | None:
     """The local dataset folder: `datasets.local_dir`, else $CONVSTUDY_DATA_DIR, else None."""
-    from convstudy.data.sources import resolve_local_dir
+    from convstudy.data.sources import LOCAL_DIR_ENV, resolve_local_dir
 
     path = resolve_local_dir(config["datasets"]["local_dir"])
     if path is not None and not path.is_dir():
-        source = "datasets.local_dir" if config["datasets"]["local_dir"] else f"${DATA_DIR_ENV}"
+        source = "datasets.local_dir" if config["datasets"]["local_dir"] else f"${LOCAL_DIR_ENV}"
         raise ConfigError(f"invalid config key '{source}': {str(path)!r} is not a folder")
     return str(path.resolve()) if path else None
 
