@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from convstudy.benchmark import snakemake_command
+from convstudy.envs import CHECK_ENV_VAR
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
@@ -59,10 +60,10 @@ def job_counts(output: str) -> dict[str, int]:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
-    """The tiny config (LeNet-5 and GRU, both frameworks, one seed) run end to end."""
+    """The tiny config (LeNet-5 and GRU, both frameworks, one seed) run end to end, each
+    job checking its conda env file against what it imported."""
     workdir = tmp_path_factory.mktemp("tiny")
-    done = snakemake(
-        workdir, "--cores", "2", configfiles=[TINY], env={"CONVSTUDY_DATA_DIR": str(data_dir)}
-    )
+    env = {"CONVSTUDY_DATA_DIR": str(data_dir), CHECK_ENV_VAR: "1"}
+    done = snakemake(workdir, "--cores", "2", configfiles=[TINY], env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     return workdir

@@ -6,21 +6,33 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Protocol
 
+from convstudy import envs
 from convstudy.errors import ConvstudyError
 
 
+class SnakemakeJob(Protocol):
+    """What the adapter reads of the ``snakemake`` object Snakemake gives a script."""
+
+    log: list[str]
+    rule: str
+    wildcards: Mapping[str, str]
+
+
 @contextlib.contextmanager
-def job_log(path: str | Path) -> Iterator[logging.Logger]:
-    """Send everything a job prints (Python logging, framework C++ output) to ``path``.
+def job_log(job: SnakemakeJob) -> Iterator[logging.Logger]:
+    """Send everything a job prints (Python logging, framework C++ output) to its log.
 
     A :class:`ConvstudyError` (bad input) is written to the log and, as one line, to the
     console, and ends the job with exit status 1; any other exception is a bug and keeps
-    its traceback in the log.
+    its traceback in the log. With ``$CONVSTUDY_CHECK_ENVS`` set to 1, the body runs with
+    only the distributions of the job's conda env importable (:mod:`convstudy.envs`):
+    scripts import the package's job functions inside the ``with`` block for that reason.
     """
-    path = Path(path)
+    path = Path(job.log[0])
     path.parent.mkdir(parents=True, exist_ok=True)
     console = os.fdopen(os.dup(2), "w")
     log_file = open(path, "a", buffering=1)  # noqa: SIM115 -- fds 1 and 2 point at it until exit
@@ -36,17 +48,48 @@ def job_log(path: str | Path) -> Iterator[logging.Logger]:
         force=True,
     )
     logger = logging.getLogger("convstudy.job")
+    guard = None
+    if os.environ.get(envs.CHECK_ENV_VAR) == "1":
+        guard = envs.EnvImportGuard(envs.rule_env(job.rule, dict(job.wildcards.items())))
+        guard.install()
     try:
         yield logger
+        if guard is not None:
+            _log_env_verdict(logger, guard)
     except ConvstudyError as error:
         logger.error("%s", error)
         console.write(f"convstudy: {error}\n")
         console.flush()
         sys.exit(1)
     except Exception:
+        if guard is not None:
+            logger.error(
+                "conda env check: envs/%s.yaml lacks %s (hidden from this job)",
+                guard.name,
+                ", ".join(sorted(guard.refused)) or "nothing that was looked for",
+            )
         logger.exception("job failed (a bug, not a finding); traceback follows")
         console.write(f"convstudy: job failed, see {path}\n")
         console.flush()
         raise
     finally:
+        if guard is not None:
+            guard.uninstall()
         logging.shutdown()
+
+
+def _log_env_verdict(logger: logging.Logger, guard: envs.EnvImportGuard) -> None:
+    outside = guard.imported_outside()
+    if outside:
+        logger.warning(
+            "conda env check: envs/%s.yaml lacks %s, imported before the check began",
+            guard.name,
+            ", ".join(sorted(outside)),
+        )
+        return
+    logger.info(
+        "conda env check: envs/%s.yaml provides everything this job imported; "
+        "hidden from it (optional, the job went on without them): %s",
+        guard.name,
+        ", ".join(sorted(guard.refused)) or "none",
+    )

@@ -6,6 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from convstudy import config as cs_config
+from convstudy import envs as cs_envs
 from convstudy.errors import ConvstudyError
 
 
@@ -113,22 +114,13 @@ def prediction_source(wildcards):
     )
 
 
-def framework_env(wildcards):
-    return f"../../envs/{wildcards.framework}.yaml"
+def conda_env(rule):
+    """The `conda:` function of ``rule``: one place (convstudy.envs) decides the env."""
 
+    def env_file(wildcards):
+        return f"../../envs/{cs_envs.rule_env(rule, dict(wildcards.items()))}.yaml"
 
-def prediction_env(wildcards):
-    if wildcards.target == "original":
-        return framework_env(wildcards)
-    if wildcards.target == "onnx":
-        return "../../envs/onnxruntime.yaml"
-    return "../../envs/coreml.yaml"
-
-
-def conversion_env(wildcards):
-    if wildcards.format == "onnx":
-        return framework_env(wildcards)
-    return "../../envs/coreml.yaml"
+    return env_file
 
 
 def _cells(pattern, **extra):

@@ -9,7 +9,7 @@ rule convert:
     benchmark:
         "benchmarks/convert/{model}/{framework}/seed{seed}/{format}.tsv"
     conda:
-        conversion_env
+        conda_env("convert")
     threads: config["threads"]["convert"]
     params:
         converter=conversion_params,

@@ -4,7 +4,7 @@ rule fetch_dataset:
     log:
         "logs/fetch_dataset/{dataset}.log",
     conda:
-        "../../envs/data.yaml"
+        conda_env("fetch_dataset")
     script:
         "../scripts/fetch_dataset.py"
 
@@ -20,7 +20,7 @@ rule prepare_dataset:
     benchmark:
         "benchmarks/prepare_dataset/{dataset}.tsv"
     conda:
-        "../../envs/data.yaml"
+        conda_env("prepare_dataset")
     threads: config["threads"]["prepare"]
     params:
         settings=prepare_params,

@@ -10,7 +10,7 @@ rule predict:
     benchmark:
         "benchmarks/predict/{model}/{framework}/seed{seed}/{target}.tsv"
     conda:
-        prediction_env
+        conda_env("predict")
     threads: config["threads"]["predict"]
     params:
         evaluation=evaluation_params,
@@ -30,6 +30,6 @@ rule compare:
     log:
         "logs/compare/{model}/{framework}/seed{seed}/{format}.log",
     conda:
-        "../../envs/report.yaml"
+        conda_env("compare")
     script:
         "../scripts/compare.py"

@@ -10,7 +10,7 @@ rule gather:
     log:
         "logs/gather.log",
     conda:
-        "../../envs/report.yaml"
+        conda_env("gather")
     params:
         study_config_hash=STUDY_CONFIG_HASH,
     script:
@@ -35,6 +35,6 @@ rule report:
     log:
         "logs/report.log",
     conda:
-        "../../envs/report.yaml"
+        conda_env("report")
     script:
         "../scripts/report.py"

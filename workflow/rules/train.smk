@@ -10,7 +10,7 @@ rule train:
     benchmark:
         "benchmarks/train/{model}/{framework}/seed{seed}.tsv"
     conda:
-        framework_env
+        conda_env("train")
     threads: config["threads"]["train"]
     params:
         hyper=training_params,

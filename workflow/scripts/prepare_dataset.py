@@ -4,10 +4,13 @@ from pathlib import Path
 # The package of this checkout, whichever environment (pip or --sdm conda) runs the job.
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
-from convstudy.data import prepare_dataset
 from convstudy.scripting import job_log
 
-with job_log(snakemake.log[0]):
+# The job function is imported inside job_log, which may first restrict imports to
+# what the job's conda env provides (CONVSTUDY_CHECK_ENVS=1, see convstudy.envs).
+with job_log(snakemake):
+    from convstudy.data import prepare_dataset
+
     prepare_dataset(
         snakemake.wildcards.dataset,
         local_dir=snakemake.params.local_dir,

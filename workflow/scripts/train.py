@@ -5,9 +5,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 from convstudy.scripting import job_log
-from convstudy.training import train
 
-with job_log(snakemake.log[0]):
+# The job function is imported inside job_log, which may first restrict imports to
+# what the job's conda env provides (CONVSTUDY_CHECK_ENVS=1, see convstudy.envs).
+with job_log(snakemake):
+    from convstudy.training import train
+
     train(
         model_name=snakemake.wildcards.model,
         framework=snakemake.wildcards.framework,
