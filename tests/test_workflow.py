@@ -211,3 +211,19 @@ def test_report_builds(tiny_run: Path) -> None:
     done = snakemake(tiny_run, "--report", "report.zip", configfiles=(TINY,))
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tiny_run / "report.zip").stat().st_size > 10_000
+
+
+def test_benchmark_table_from_the_tiny_runs_benchmark_files(tiny_run: Path) -> None:
+    from convstudy.benchmark import per_rule
+
+    table = per_rule(tiny_run / "benchmarks").set_index("rule")
+    # 2 models x 2 frameworks x 1 seed; 3 formats; original + 3 formats predicted.
+    assert table["jobs"].to_dict() == {
+        "convert": 12,
+        "predict": 16,
+        "train": 4,
+        "prepare_dataset": 2,
+    }
+    assert (table["total_s"] >= table["max_s"]).all() and (table["max_s"] > 0).all()
+    # A CoreML conversion imports torch and TensorFlow: far above 100 MB resident.
+    assert (table["max_rss_mb"] > 0).all() and table.loc["convert", "max_rss_mb"] > 100

@@ -1,4 +1,4 @@
-"""Run the default study from scratch and report wall time and time per rule.
+"""Run the default study from scratch and report wall time, time and memory per rule.
 
 Usage: ``python -m convstudy.benchmark [--cores 2] [--workdir .benchmark] [-- snakemake args]``.
 The per-rule times come from the ``benchmark:`` files Snakemake writes for each job.
@@ -33,17 +33,30 @@ def snakemake_command(workdir: Path, configfiles: Sequence[Path], *args: str) ->
 
 
 def per_rule(benchmarks: Path) -> pd.DataFrame:
-    """Jobs, total, median and max seconds per rule from ``benchmarks/<rule>/**/*.tsv``."""
+    """Per rule, from ``benchmarks/<rule>/**/*.tsv``: jobs, total, median and max seconds,
+    and the largest peak resident memory of one job (MB)."""
     rows = []
     for tsv in sorted(benchmarks.rglob("*.tsv")):
-        seconds = pd.read_csv(tsv, sep="\t")["s"].iloc[-1]
-        rows.append({"rule": tsv.relative_to(benchmarks).parts[0], "seconds": float(seconds)})
+        last = pd.read_csv(tsv, sep="\t").iloc[-1]
+        rows.append(
+            {
+                "rule": tsv.relative_to(benchmarks).parts[0],
+                "seconds": float(last["s"]),
+                "max_rss_mb": pd.to_numeric(last["max_rss"], errors="coerce"),
+            }
+        )
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
     return (
-        frame.groupby("rule")["seconds"]
-        .agg(jobs="count", total_s="sum", median_s="median", max_s="max")
+        frame.groupby("rule")
+        .agg(
+            jobs=("seconds", "count"),
+            total_s=("seconds", "sum"),
+            median_s=("seconds", "median"),
+            max_s=("seconds", "max"),
+            max_rss_mb=("max_rss_mb", "max"),
+        )
         .round(1)
         .sort_values("total_s", ascending=False)
         .reset_index()
