@@ -227,3 +227,14 @@ def test_benchmark_table_from_the_tiny_runs_benchmark_files(tiny_run: Path) -> N
     assert (table["total_s"] >= table["max_s"]).all() and (table["max_s"] > 0).all()
     # A CoreML conversion imports torch and TensorFlow: far above 100 MB resident.
     assert (table["max_rss_mb"] > 0).all() and table.loc["convert", "max_rss_mb"] > 100
+
+
+def test_benchmark_accepts_a_relative_dataset_folder(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from convstudy.benchmark import main
+
+    monkeypatch.chdir(data_dir.parent)
+    monkeypatch.setenv("CONVSTUDY_DATA_DIR", data_dir.name)  # relative to the caller
+    assert main(["--workdir", str(tmp_path / "bench"), "--", "--dry-run", "--quiet"]) == 0
+    assert "exit status 0" in (tmp_path / "bench" / "benchmark.md").read_text()

@@ -7,6 +7,7 @@ The per-rule times come from the ``benchmark:`` files Snakemake writes for each 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+
+from convstudy.data.sources import LOCAL_DIR_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,9 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(args.workdir)
     args.workdir.mkdir(parents=True)
     command = snakemake_command(args.workdir, (), "--cores", str(args.cores), *args.snakemake_args)
+    # Snakemake runs in the work directory: a relative dataset folder means the caller's.
+    env = dict(os.environ)
+    if env.get(LOCAL_DIR_ENV):
+        env[LOCAL_DIR_ENV] = str(Path(env[LOCAL_DIR_ENV]).expanduser().resolve())
     print("running:", " ".join(command), flush=True)
     tic = time.perf_counter()
-    status = subprocess.call(command)
+    status = subprocess.call(command, env=env)
     wall = time.perf_counter() - tic
     table = per_rule(args.workdir / "benchmarks")
     report = (
