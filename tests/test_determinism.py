@@ -1,0 +1,61 @@
+"""Seeds are wildcards: the same seed gives the same weights, another seed other weights."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+# Retrains the tiny run's LeNet-5 of seed 0 in a fresh process, with the hyperparameters
+# and thread count that run recorded, then with seed 1; prints the largest weight
+# difference of each to the tiny run's model. Its own process: training switches on
+# deterministic kernels. Bit equality needs the same thread count (TensorFlow's parallel
+# reductions sum in another order otherwise, about 1e-7 apart).
+SCRIPT = """
+import json, sys
+from pathlib import Path
+import numpy as np
+from convstudy import checkpoints, models
+from convstudy.training import train
+
+run, out, framework = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+cell = run / f"results/models/lenet5/{framework}/seed0"
+record = json.loads((cell / "train.json").read_text())
+
+def weights(path):
+    model = checkpoints.load(path, name="lenet5", framework=framework,
+                             input_shape=tuple(record["input_shape"]), num_classes=10, arch={})
+    return list(models.source_weights(model, framework).values())
+
+for seed in (0, 1):  # before anything starts TensorFlow: train() sets its thread count
+    train(model_name="lenet5", framework=framework, seed=seed, dataset="mnist",
+          data_path=run / "data/prepared/mnist.npz", hyper=record["hyper"], threads=1,
+          model_out=out / f"seed{seed}.{framework}", history_out=out / f"seed{seed}.csv",
+          provenance_out=out / f"seed{seed}.json")
+reference = weights(cell / f"model.{framework}")
+diffs = {
+    seed: max(float(np.max(np.abs(a - b)))
+              for a, b in zip(weights(out / f"seed{seed}.{framework}"), reference))
+    for seed in (0, 1)
+}
+print(json.dumps(diffs))
+"""
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_same_seed_same_weights(tiny_run: Path, tmp_path: Path, framework: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tiny_run), str(tmp_path), framework],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    diffs = json.loads(done.stdout.strip().splitlines()[-1])
+    assert diffs["0"] == 0.0  # bit for bit, as the workflow's own job trained it
+    assert diffs["1"] > 1e-3  # another seed: another initialisation and batch order
