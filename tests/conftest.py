@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,6 +47,15 @@ def snakemake(
     return subprocess.run(
         command, capture_output=True, text=True, check=False, env={**base, **(env or {})}, cwd=REPO
     )
+
+
+def run_python(script: str, *args: str) -> list[str]:
+    """Run ``script`` in a fresh interpreter of this environment; return its stdout lines."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=False, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.splitlines()
 
 
 def job_counts(output: str) -> dict[str, int]:

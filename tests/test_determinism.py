@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import run_python
 
 # Retrains the tiny run's LeNet-5 of seed 0 in a fresh process, with the hyperparameters
 # and thread count that run recorded, then with seed 1; prints the largest weight
@@ -48,14 +46,6 @@ print(json.dumps(diffs))
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
 def test_same_seed_same_weights(tiny_run: Path, tmp_path: Path, framework: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tiny_run), str(tmp_path), framework],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    diffs = json.loads(done.stdout.strip().splitlines()[-1])
+    diffs = json.loads(run_python(SCRIPT, str(tiny_run), str(tmp_path), framework)[-1])
     assert diffs["0"] == 0.0  # bit for bit, as the workflow's own job trained it
     assert diffs["1"] > 1e-3  # another seed: another initialisation and batch order

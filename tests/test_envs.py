@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, run_python
 
 from convstudy import envs
 from convstudy.config import read_pins
@@ -124,16 +124,10 @@ print("refused", sorted(guard.refused), "| after uninstall:", sys.argv[-1] in sy
 """
 
 
-def guarded_imports(env: str, *modules: str) -> list[str]:
-    done = subprocess.run(
-        [sys.executable, "-c", GUARDED, env, *modules],
-        capture_output=True, text=True, check=True, cwd=REPO,
-    )  # fmt: skip
-    return done.stdout.splitlines()
-
-
 def test_guard_refuses_what_the_env_lacks() -> None:
-    lines = guarded_imports("onnxruntime", "json", "numpy", "onnxruntime", "convstudy", "pandas")
+    lines = run_python(
+        GUARDED, "onnxruntime", "json", "numpy", "onnxruntime", "convstudy", "pandas"
+    )
     assert lines == [
         "json ok",
         "numpy ok",
@@ -148,7 +142,7 @@ def test_guard_refuses_what_the_env_lacks() -> None:
 def test_guard_lets_an_env_import_its_dependencies() -> None:
     # pandas is in report.yaml, python-dateutil only as its dependency; pandas tries
     # pyarrow (not in the env) as an optional import and goes on without it.
-    assert guarded_imports("report", "pandas", "dateutil") == [
+    assert run_python(GUARDED, "report", "pandas", "dateutil") == [
         "pandas ok", "dateutil ok", "refused ['pyarrow'] | after uninstall: True",
     ]  # fmt: skip
 
@@ -157,3 +151,31 @@ def test_provided_distributions_follow_declared_dependencies() -> None:
     provided = envs.provided_distributions(["keras==3.15.1"])
     assert {"keras", "numpy", "h5py", "ml-dtypes"} <= provided
     assert "torch" not in provided
+
+
+MISSING = """
+import os, sys, types
+os.environ["CONVSTUDY_CHECK_ENVS"] = "1"
+from convstudy.scripting import job_log
+with job_log(types.SimpleNamespace(log=[sys.argv[1]], rule="gather", wildcards={})):
+    import torch  # not in envs/report.yaml
+"""
+
+
+def test_a_job_needing_what_its_env_lacks_fails_and_says_so(tmp_path: Path) -> None:
+    log = tmp_path / "gather.log"
+    done = subprocess.run(
+        [sys.executable, "-c", MISSING, str(log)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    )
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[0] == f"convstudy: job failed, see {log}"
+    text = log.read_text()
+    assert (
+        "conda env check: the job failed with only envs/report.yaml importable; "
+        "hidden from it: torch"
+    ) in text
+    assert "ModuleNotFoundError: No module named 'torch'" in text

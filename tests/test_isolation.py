@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import REPO
+from conftest import run_python
 
 SCRIPT = """
 import json, sys
@@ -38,15 +36,7 @@ print(json.dumps({"heavy": heavy, "onnxruntime": "onnxruntime" in sys.modules, "
 def test_onnx_prediction_comparison_and_report_import_no_framework(
     tiny_run: Path, tmp_path: Path
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tiny_run), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(run_python(SCRIPT, str(tiny_run), str(tmp_path))[-1])
     assert result == {"heavy": [], "onnxruntime": True, "status": "ok"}
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["disagreement"] == 0.0

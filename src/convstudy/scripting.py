@@ -64,9 +64,10 @@ def job_log(job: SnakemakeJob) -> Iterator[logging.Logger]:
     except Exception:
         if guard is not None:
             logger.error(
-                "conda env check: envs/%s.yaml lacks %s (hidden from this job)",
+                "conda env check: the job failed with only envs/%s.yaml importable; "
+                "hidden from it: %s",
                 guard.name,
-                ", ".join(sorted(guard.refused)) or "nothing that was looked for",
+                ", ".join(sorted(guard.refused)) or "none",
             )
         logger.exception("job failed (a bug, not a finding); traceback follows")
         console.write(f"convstudy: job failed, see {path}\n")
