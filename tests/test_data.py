@@ -1,14 +1,18 @@
 """Tests of convstudy.data: readers on small files in the real formats, corrupt inputs,
-tokenisation, preparation and splits, file:// downloads, and the real local copy."""
+tokenisation, preparation and splits, downloads over loopback HTTP, and the real local copy."""
 
 from __future__ import annotations
 
+import functools
 import gzip
+import http.server
 import io
 import logging
 import os
 import pickle
 import tarfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -369,26 +373,49 @@ def test_resolve_local_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert resolve_local_dir("") is None
 
 
-# ---------------------------------------------------------------- downloads (file://)
-def test_fetch_file_url(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    src = tmp_path / "src.bin"
-    src.write_bytes(os.urandom(3 << 20))
+# ---------------------------------------------------------------- downloads (loopback HTTP)
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A folder served over HTTP on 127.0.0.1, and its base URL."""
+    root = tmp_path / "server"
+    root.mkdir()
+    handler = functools.partial(QuietHandler, directory=str(root))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+        server.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_fetch_over_http(
+    served: tuple[Path, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root, base = served
+    (root / "src.bin").write_bytes(os.urandom(3 << 20))
+    digest = sha256_file(root / "src.bin")
     dest = tmp_path / "dl" / "dest.bin"
     with caplog.at_level(logging.INFO):
-        fetch(src.as_uri(), dest, sha256_file(src))
-    assert dest.read_bytes() == src.read_bytes()
-    assert any("%" in r.getMessage() for r in caplog.records)
+        fetch(f"{base}/src.bin", dest, digest)
+    assert dest.read_bytes() == (root / "src.bin").read_bytes()
+    assert any("%" in r.getMessage() for r in caplog.records)  # progress in the job log
     bad = tmp_path / "dl" / "bad.bin"
-    with pytest.raises(DataError, match=r"bad.bin.part: sha256 .* expected 1234"):
-        fetch(src.as_uri(), bad, "1234")
-    assert not bad.exists() and not bad.with_name("bad.bin.part").exists()
+    with pytest.raises(DataError, match=rf"bad.bin: sha256 {digest}, expected 1234"):
+        fetch(f"{base}/src.bin", bad, "1234")
+    assert sorted(p.name for p in bad.parent.iterdir()) == ["dest.bin"]  # nothing half-written
     with pytest.raises(DataError, match="download failed"):
-        fetch((tmp_path / "nope").as_uri(), bad, "1234")
+        fetch(f"{base}/nope", bad, "1234")
 
 
-def test_fetch_dataset_then_locate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    served = tmp_path / "server"
-    overrides = write_mnist(served)
+def test_fetch_dataset_then_locate(
+    served: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, base = served
+    overrides = write_mnist(root)
     option = REGISTRY["mnist"].publisher
     files = tuple(
         SourceFile(
@@ -398,7 +425,7 @@ def test_fetch_dataset_then_locate(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             "exact",
             0,
             f.description,
-            ((tmp_path / "gone").as_uri(), (served / f.relpath).as_uri()),
+            (f"{base}/gone/{f.relpath}", f"{base}/{f.relpath}"),
         )
         for f in option.files
     )

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
-import urllib.error
-import urllib.request
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -252,45 +251,60 @@ def verify(path: str | Path, sha256: str, what: str = "") -> str:
     return got
 
 
-def fetch(url: str, dest: str | Path, sha256: str, what: str = "", timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``dest`` and verify its sha256 (``file://`` URLs work too).
+class _LogProgress:
+    """A pooch progress bar that logs about every 10 % (job logs have no terminal)."""
 
-    An existing ``dest`` with the right checksum is kept. The bytes go to ``<dest>.part``
-    first and are renamed only once verified, so ``dest`` never holds a partial or wrong file.
+    def __init__(self, url: str) -> None:
+        self.url, self.total, self.done, self.next_report = url, 0, 0, 0.1
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.total and self.done / self.total >= self.next_report:
+            logger.info("%s: %3.0f%% of %d bytes", self.url, 100 * self.done / self.total, self.total)
+            self.next_report = (int(10 * self.done / self.total) + 1) / 10
+
+    def reset(self) -> None:
+        self.done, self.next_report = 0, 0.1
+
+    def close(self) -> None:
+        logger.info("%s: %d bytes received", self.url, self.done)
+
+
+def fetch(url: str, dest: str | Path, sha256: str, what: str = "", timeout: float = 60.0) -> Path:
+    """Download ``url`` to ``dest`` and verify its sha256, with pooch.
+
+    An existing ``dest`` with the right checksum is kept. pooch downloads into a temporary
+    file beside ``dest`` and moves it into place only once the checksum matched, so
+    ``dest`` never holds a partial or wrong file.
+
+    Raises:
+        DataError: the download failed, or its bytes have another checksum.
     """
+    import pooch
+    import requests
+
     dest = Path(dest)
     if dest.is_file() and sha256_file(dest) == sha256:
         logger.info("%s: already present and verified", dest)
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
+    downloader = pooch.HTTPDownloader(progressbar=_LogProgress(url), timeout=timeout)
     try:
-        _download(url, part, timeout)
-        verify(part, sha256, what or url)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    os.replace(part, dest)
+        pooch.retrieve(
+            url,
+            known_hash=f"sha256:{sha256}",
+            fname=dest.name,
+            path=dest.parent,
+            downloader=downloader,
+        )
+    except ValueError as error:  # pooch's checksum mismatch; it deleted the download
+        found = re.search(r"but got (\w+)", str(error))
+        got = found[1] if found else "another value"
+        raise DataError(f"{dest}: sha256 {got}, expected {sha256} ({what or url})") from error
+    except (requests.RequestException, OSError) as error:
+        raise DataError(f"{url}: download failed ({error})") from error
     logger.info("%s: downloaded from %s and verified", dest, url)
     return dest
-
-
-def _download(url: str, part: Path, timeout: float) -> None:
-    """Stream ``url`` into ``part``, logging progress about every 10 %."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0)
-            done, next_report = 0, 0.1
-            while block := response.read(1 << 20):
-                out.write(block)
-                done += len(block)
-                if total and done / total >= next_report:
-                    logger.info("%s: %3.0f%% of %d bytes", url, 100 * done / total, total)
-                    next_report = (int(10 * done / total) + 1) / 10
-                elif not total and done % (10 << 20) < len(block):
-                    logger.info("%s: %d bytes", url, done)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise DataError(f"{url}: download failed ({exc})") from exc
 
 
 def _describe_options(spec: DatasetSpec, base: Path) -> str:
