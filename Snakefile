@@ -1,10 +1,15 @@
 # convstudy: conversion fidelity of deep-learning models (see README.md).
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
 configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -19,3 +24,8 @@ rule all:
     default_target: True
     input:
         final_targets(),
+
+
+# With the env check on, every job learns its rule's conda directive (see convstudy.envs).
+if os.environ.get(cs_envs.CHECK_ENV_VAR) == "1":
+    config[cs_envs.RULE_ENVS_KEY] = cs_envs.rule_envs(workflow.rules)

@@ -25,6 +25,13 @@ def local_datasets() -> Path | None:
     return path.resolve() if path.is_dir() else None
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need the tiny end-to-end run are part of the slow tier."""
+    for item in items:
+        if "tiny_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     path = local_datasets()
@@ -36,10 +43,15 @@ def data_dir() -> Path:
 
 
 def snakemake(
-    workdir: Path, *args: str, configfiles: Sequence[Path] = (), env: dict[str, str] | None = None
+    workdir: Path,
+    *args: str,
+    configfiles: Sequence[Path] = (),
+    env: dict[str, str] | None = None,
+    snakefile: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the project's workflow in ``workdir`` and return the finished process."""
-    command = snakemake_command(workdir, configfiles, *args)
+    """Run the project's workflow (or that of ``snakefile``) in ``workdir``; return the
+    finished process."""
+    command = snakemake_command(workdir, configfiles, *args, snakefile=snakefile)
     # Every run of a test sees the same dataset folder unless the test says otherwise, so
     # that dry runs after the tiny run compare like with like.
     local = local_datasets()

@@ -17,33 +17,30 @@ SCRIPT = """
 import json, sys
 from pathlib import Path
 import numpy as np
-from convstudy import checkpoints, models
-from convstudy.training import train
+from convstudy import frameworks
+from convstudy.jobs import train
+from convstudy.records import TrainingRecord
 
 run, out, framework = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 cell = run / f"results/models/lenet5/{framework}/seed0"
-record = json.loads((cell / "train.json").read_text())
+record = TrainingRecord.load(cell)
 
-def weights(path):
-    model = checkpoints.load(path, name="lenet5", framework=framework,
-                             input_shape=tuple(record["input_shape"]), num_classes=10, arch={})
-    return list(models.source_weights(model, framework).values())
+def weights(folder):
+    return list(frameworks.adapter(framework).weights(frameworks.load(folder)).values())
 
 for seed in (0, 1):  # before anything starts TensorFlow: train() sets its thread count
-    train(model_name="lenet5", framework=framework, seed=seed, dataset="mnist",
-          data_path=run / "data/prepared/mnist.npz", hyper=record["hyper"], threads=1,
-          model_out=out / f"seed{seed}.{framework}", history_out=out / f"seed{seed}.csv",
-          provenance_out=out / f"seed{seed}.json")
-reference = weights(cell / f"model.{framework}")
+    train.run(model="lenet5", framework=framework, seed=seed, data_path=run / "data/prepared/mnist.npz",
+              hyper=record.hyper, threads=record.provenance.threads, out_dir=out / f"seed{seed}")
+reference = weights(cell)
 diffs = {
-    seed: max(float(np.max(np.abs(a - b)))
-              for a, b in zip(weights(out / f"seed{seed}.{framework}"), reference))
+    seed: max(float(np.max(np.abs(a - b))) for a, b in zip(weights(out / f"seed{seed}"), reference))
     for seed in (0, 1)
 }
 print(json.dumps(diffs))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework", ["torch", "keras"])
 def test_same_seed_same_weights(tiny_run: Path, tmp_path: Path, framework: str) -> None:
     diffs = json.loads(run_python(SCRIPT, str(tiny_run), str(tmp_path), framework)[-1])

@@ -11,11 +11,12 @@ import pytest
 import yaml
 from conftest import REPO, run_python
 
-from convstudy import envs
+from convstudy import envs, registry
 from convstudy.config import read_pins
 from convstudy.envs import pip_requirements
 
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
+FORMATS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["formats"]
 PINS = read_pins(REPO / "envs" / "requirements.txt")
 RULE_FILES = "\n".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk"))
 RULES = re.findall(r"^rule (\w+):", RULE_FILES, re.MULTILINE)
@@ -47,20 +48,38 @@ def test_requirements_pin_every_framework_exactly() -> None:
     assert PINS["torch"] == "2.13.0"  # the local CPU wheel; unpinned torch pulls CUDA builds
 
 
+def conda_directives() -> dict[str, str]:
+    """{rule: its conda directive as convstudy.envs.conda_directive gives it}, read from the
+    rule files: an env file's name, or ``module:function`` of a workflow function."""
+    directives = {}
+    for chunk in re.split(r"^(?=rule )", RULE_FILES, flags=re.MULTILINE)[1:]:
+        rule = re.match(r"rule (\w+):", chunk)[1]
+        value = re.search(r"^    conda:\n\s+(\S+)", chunk, re.MULTILINE)[1]
+        if value.startswith("cs_workflow."):
+            directives[rule] = f"convstudy.workflow:{value.removeprefix('cs_workflow.')}"
+        else:
+            directives[rule] = Path(value.strip('"')).name.removesuffix(".yaml")
+    return directives
+
+
 def job_envs() -> dict[str, set[str]]:
-    """The rules that run in each env, over every framework and format of the grid."""
-    formats = {
-        "convert": ("format", ["onnx", "coreml-fp32", "coreml-fp16"]),
-        "predict": ("target", ["original", "onnx", "coreml-fp32", "coreml-fp16"]),
-    }
+    """The rules that run in each env, over every framework and format of the registry."""
     used: dict[str, set[str]] = {}
-    for rule in RULES:
-        key, values = formats.get(rule, ("format", [None]))
-        for framework in ("torch", "keras"):
-            for fmt in values:
-                wildcards = {"framework": framework, **({key: fmt} if fmt else {})}
-                used.setdefault(envs.rule_env(rule, wildcards), set()).add(rule)
+    for rule, directive in conda_directives().items():
+        for framework in registry.FRAMEWORKS:
+            routes = [registry.route_name(registry.route(framework, f)) for f in FORMATS]
+            for route in routes:
+                for target in (registry.ORIGINAL, route):
+                    wildcards = {"framework": framework, "route": route, "target": target}
+                    used.setdefault(envs.job_env(directive, wildcards), set()).add(rule)
     return used
+
+
+def test_every_rule_names_its_env() -> None:
+    assert set(conda_directives()) == set(RULES)
+    # A rule whose env does not depend on wildcards names its env file directly.
+    assert conda_directives()["report"] == "report"
+    assert conda_directives()["train"] == "{framework}"
 
 
 def test_every_rule_runs_in_an_existing_env() -> None:
@@ -69,14 +88,22 @@ def test_every_rule_runs_in_an_existing_env() -> None:
     for name in used:
         assert envs.env_file(name).is_file(), f"envs/{name}.yaml is missing"
     assert used["onnxruntime"] == {"predict"}
-    assert used["coreml"] == {"convert", "predict"}
+    assert used["coreml"] == {"convert", "predict", "read_weights"}
     assert used["torch"] == used["keras"] == {"train", "convert", "predict"}
     assert used["report"] == {"compare", "gather", "report"}
 
 
-def test_a_rule_without_an_env_is_an_error() -> None:
-    with pytest.raises(ValueError, match="no conda environment"):
-        envs.rule_env("attack", {})
+def test_the_env_check_reads_the_rules_directives() -> None:
+    from convstudy import workflow
+
+    class Rule:
+        def __init__(self, name: str, conda_env: object) -> None:
+            self.name, self.conda_env = name, conda_env
+
+    table = envs.rule_envs([Rule("a", "../../envs/report.yaml"), Rule("b", workflow.predict_env)])
+    assert table == {"a": "report", "b": "convstudy.workflow:predict_env"}
+    assert envs.job_env(table["b"], {"framework": "keras", "target": "onnx"}) == "onnxruntime"
+    assert envs.job_env(table["b"], {"framework": "keras", "target": "original"}) == "keras"
 
 
 def test_every_job_runs_with_only_its_env_importable(tiny_run: Path) -> None:
@@ -88,15 +115,7 @@ def test_every_job_runs_with_only_its_env_importable(tiny_run: Path) -> None:
         assert len(lines) == 1, f"{log}: {len(lines)} env check lines"
         verdicts[log.relative_to(tiny_run / "logs")] = lines[0]
     rules = {path.parts[0] if len(path.parts) > 1 else path.stem for path in verdicts}
-    assert rules == {
-        "prepare_dataset",
-        "train",
-        "convert",
-        "predict",
-        "compare",
-        "gather",
-        "report",
-    }
+    assert rules == set(RULES) - {"fetch_dataset"}  # not run with a local dataset folder
     lacking = {str(path): line for path, line in verdicts.items() if " provides " not in line}
     assert not lacking, lacking
     onnx = verdicts[Path("predict/lenet5/torch/seed0/onnx.log")]
@@ -148,7 +167,7 @@ def test_guard_lets_an_env_import_its_dependencies() -> None:
 
 
 def test_provided_distributions_follow_declared_dependencies() -> None:
-    provided = envs.provided_distributions(["keras==3.15.1"])
+    provided = envs.provided_distributions([f"keras=={PINS['keras']}"])
     assert {"keras", "numpy", "h5py", "ml-dtypes"} <= provided
     assert "torch" not in provided
 
@@ -157,7 +176,10 @@ MISSING = """
 import os, sys, types
 os.environ["CONVSTUDY_CHECK_ENVS"] = "1"
 from convstudy.scripting import job_log
-with job_log(types.SimpleNamespace(log=[sys.argv[1]], rule="gather", wildcards={})):
+job = types.SimpleNamespace(
+    log=[sys.argv[1]], rule="gather", wildcards={}, config={"_convstudy_rule_envs": {"gather": "report"}}
+)
+with job_log(job):
     import torch  # not in envs/report.yaml
 """
 

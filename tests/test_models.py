@@ -186,7 +186,12 @@ def test_to_framework_input_layouts(name: str, framework: str) -> None:
 
 def test_to_framework_input_rejects_wrong_dtype() -> None:
     with pytest.raises(ValueError, match="uint8"):
-        models.to_framework_input(np.zeros((1, 28, 28, 1), np.float32), "lenet5", "torch")
+        models.to_framework_input(np.zeros((1, 28, 28, 1), np.int32), "lenet5", "torch")
+    with pytest.raises(ValueError, match="uint8"):
+        models.to_framework_input(np.zeros((1, 28, 28), np.uint8), "lenet5", "torch")
+    # Float images are taken as already in [0, 1] (adversarial examples): not rescaled.
+    x = np.full((1, 28, 28, 1), 0.5, np.float32)
+    np.testing.assert_array_equal(models.to_framework_input(x, "lenet5", "torch"), 0.5)
     with pytest.raises(ValueError, match="token ids"):
         models.to_framework_input(np.zeros((1, 5), np.float32), "lstm", "keras")
 

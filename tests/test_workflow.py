@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from conftest import REPO, TINY, job_counts, snakemake
 
+from convstudy.config import read_pins
+
 
 def dry_run(
     workdir: Path, *args: str, configfiles: tuple[Path, ...] = (), env: dict[str, str] | None = None
@@ -23,10 +25,11 @@ def dry_run(
 
 def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     counts = dry_run(tmp_path, env={"CONVSTUDY_DATA_DIR": str(data_dir)})
-    # 5 models x 2 frameworks x 2 seeds; 3 formats; original + 3 formats predicted.
+    # 5 models x 2 frameworks x 2 seeds; 3 formats; original + 3 formats predicted; the
+    # weights of the 2 CoreML formats read back; one gather job per table.
     assert counts == {
-        "prepare_dataset": 3, "train": 20, "convert": 60, "predict": 80, "compare": 60,
-        "gather": 1, "report": 1, "all": 1,
+        "prepare_dataset": 3, "train": 20, "convert": 60, "read_weights": 40, "predict": 80,
+        "compare": 60, "gather": 5, "report": 1, "all": 1,
     }  # fmt: skip
 
 
@@ -85,6 +88,9 @@ def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
             "version_torch",
             "dataset_sha256",
         } <= set(frame)
+    pins = read_pins(REPO / "envs" / "requirements.txt")
+    for package in ("torch", "keras", "onnxruntime", "coremltools"):  # the pinned versions ran
+        assert set(predictions[f"version_{package}"]) == {pins[package]}
     # CoreML cells are reported, not dropped: off macOS they did not run, with the reason.
     coreml = predictions[predictions["target"].str.startswith("coreml")]
     assert len(coreml) == 8 and (coreml["size_bytes"] > 0).all()
@@ -94,6 +100,7 @@ def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
     assert (onnx["abs_error"] < 1e-4).all() and (onnx["disagreement"] <= 0.02).all()
     assert set(conversions["status"]) == {"ok"}
     weights = pd.read_csv(tables / "coreml_weights.csv")
+    assert set(weights["format"]) == {"coreml-fp32", "coreml-fp16"} and "seed" in weights
     fp32 = weights[(weights["format"] == "coreml-fp32") & (weights["model"] == "lenet5")]
     assert fp32["match"].all() and np.allclose(fp32["max_abs_diff"], 0.0)
 
@@ -103,8 +110,13 @@ def test_tiny_run_history_and_models(tiny_run: Path) -> None:
     lenet = training[training["model"] == "lenet5"]
     assert sorted(lenet["epoch"].unique()) == [1, 2]
     assert set(training["framework"]) == {"torch", "keras"}
-    assert (tiny_run / "results/models/lenet5/torch/seed0/model.torch").is_file()
-    assert (tiny_run / "results/models/lenet5/keras/seed0/model.keras").is_file()
+    for framework in ("torch", "keras"):  # a model folder holds all that loading it needs
+        folder = tiny_run / f"results/models/lenet5/{framework}/seed0"
+        assert {p.name for p in folder.iterdir()} == {
+            f"model.{framework}",
+            "spec.json",
+            "train.json",
+        }
     log = (tiny_run / "logs/train/lenet5/torch/seed0.log").read_text()
     assert "epoch 2/2" in log
 
@@ -127,22 +139,24 @@ def test_nothing_to_rerun_after_tiny_run(tiny_run: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("package", "expected_convert"),
+    ("package", "expected_convert", "expected_read"),
     [
-        ("tf2onnx", 2),
-        ("coremltools", 8),
-        ("onnxscript", 2),
-    ],  # keras->onnx; all CoreML; torch dynamo
+        ("tf2onnx", 2, 0),  # keras -> onnx
+        ("coremltools", 8, 8),  # every CoreML conversion and its weight read-back
+        ("onnxscript", 2, 0),  # torch -> onnx
+    ],
 )
 def test_converter_version_change_reruns_only_its_conversions(
-    tiny_run: Path, tmp_path: Path, package: str, expected_convert: int
+    tiny_run: Path, tmp_path: Path, package: str, expected_convert: int, expected_read: int
 ) -> None:
     counts = _rerun_counts(tiny_run, tmp_path, package, "99.0")
     assert counts.pop("convert") == expected_convert
+    assert counts.pop("read_weights", 0) == expected_read
+    # conversions, predictions and comparisons (and coreml_weights) are gathered anew.
     assert counts == {
         "predict": expected_convert,
         "compare": expected_convert,
-        "gather": 1,
+        "gather": 4 if expected_read else 3,
         "report": 1,
         "all": 1,
     }
@@ -156,13 +170,15 @@ def test_changing_one_models_hyperparameter_reruns_only_that_model(
         TINY.read_text().replace("lr: 0.05", "lr: 0.04", 1)
     )  # the first block: lenet5
     counts = dry_run(tiny_run, configfiles=(changed,))
-    # LeNet-5 in both frameworks: 2 trainings, 6 conversions, 8 predictions, 6 comparisons.
+    # LeNet-5 in both frameworks: 2 trainings, 6 conversions (4 of them to CoreML, read
+    # back), 8 predictions, 6 comparisons; every table is gathered anew.
     assert counts == {
         "train": 2,
         "convert": 6,
+        "read_weights": 4,
         "predict": 8,
         "compare": 6,
-        "gather": 1,
+        "gather": 5,
         "report": 1,
         "all": 1,
     }
@@ -220,6 +236,7 @@ def test_benchmark_table_from_the_tiny_runs_benchmark_files(tiny_run: Path) -> N
     # 2 models x 2 frameworks x 1 seed; 3 formats; original + 3 formats predicted.
     assert table["jobs"].to_dict() == {
         "convert": 12,
+        "read_weights": 8,
         "predict": 16,
         "train": 4,
         "prepare_dataset": 2,

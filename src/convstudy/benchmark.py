@@ -22,15 +22,18 @@ from convstudy.data.sources import LOCAL_DIR_ENV
 REPO = Path(__file__).resolve().parents[2]
 
 
-def snakemake_command(workdir: Path, configfiles: Sequence[Path], *args: str) -> list[str]:
-    """The command that runs this checkout's workflow in ``workdir``.
+def snakemake_command(
+    workdir: Path, configfiles: Sequence[Path], *args: str, snakefile: Path | None = None
+) -> list[str]:
+    """The command that runs this checkout's workflow (or ``snakefile``'s) in ``workdir``.
 
-    ``config/config.yaml`` comes first, then ``configfiles`` merged over it (with any
-    ``--configfile``, Snakemake no longer reads the Snakefile's own ``configfile:``).
+    The workflow's ``config/config.yaml`` comes first, then ``configfiles`` merged over it
+    (with any ``--configfile``, Snakemake no longer reads the Snakefile's ``configfile:``).
     """
-    configs = [REPO / "config" / "config.yaml", *configfiles]
+    snakefile = snakefile or REPO / "Snakefile"
+    configs = [snakefile.parent / "config" / "config.yaml", *configfiles]
     return [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir),
         "--configfile", *map(str, configs), *args,
     ]  # fmt: skip
 

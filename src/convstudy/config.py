@@ -1,29 +1,18 @@
-"""Configuration: validation against the JSON schema, and the study's fixed facts."""
+"""Configuration: validation against the JSON schema and the registry, and the pins."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from convstudy import registry
 from convstudy.errors import ConfigError
-
-#: Which dataset each model is trained and evaluated on (fixed by the study design).
-DATASET_OF: dict[str, str] = {
-    "lenet5": "mnist",
-    "resnet18": "cifar10",
-    "vgg16": "cifar10",
-    "lstm": "imdb",
-    "gru": "imdb",
-}
-
-#: Number of classes of each dataset.
-NUM_CLASSES: dict[str, int] = {"mnist": 10, "cifar10": 10, "imdb": 2}
 
 
 def validate(config: Mapping[str, Any], schema_path: str | Path) -> None:
-    """Validate ``config`` against the schema; raise :class:`ConfigError` naming the key.
+    """Validate ``config`` against the schema and the registry; raise :class:`ConfigError`
+    naming the key.
 
     Only the first error (the one on the shallowest path) is reported: one line, one key.
     """
@@ -47,11 +36,39 @@ def validate(config: Mapping[str, Any], schema_path: str | Path) -> None:
             path.append(next(k for k in error.validator_value if k not in error.instance))
             message = "missing (required)"
         raise ConfigError(f"invalid config key '{'.'.join(path) or '<top level>'}': {message}")
+    _check_names(config)
+
+
+def _check_names(config: Mapping[str, Any]) -> None:
+    """Every model, framework and format the config names is in the registry, and every
+    format is reachable from every framework."""
+    for key, known in (
+        ("models", registry.MODELS),
+        ("frameworks", registry.FRAMEWORKS),
+        ("formats", registry.FORMATS),
+    ):
+        for i, name in enumerate(config[key]):
+            if name not in known:
+                raise ConfigError(
+                    f"invalid config key '{key}.{i}': {name!r} is not one of {', '.join(known)}"
+                )
+    for model in config["training"]:
+        if model not in registry.MODELS:
+            raise ConfigError(f"invalid config key 'training.{model}': unknown model")
     for model in config["models"]:
         if model not in config["training"]:
             raise ConfigError(
                 f"invalid config key 'training.{model}': missing (model '{model}' is in 'models')"
             )
+    for i, name in enumerate(config["formats"]):
+        for framework in config["frameworks"]:
+            try:
+                registry.route(framework, name)
+            except KeyError as error:
+                raise ConfigError(
+                    f"invalid config key 'formats.{i}': {name!r} cannot be reached from "
+                    f"{framework} ({error.args[0]})"
+                ) from None
 
 
 def local_data_dir(config: Mapping[str, Any]) -> str | None:
@@ -65,16 +82,27 @@ def local_data_dir(config: Mapping[str, Any]) -> str | None:
     return str(path.resolve()) if path else None
 
 
-_PIN = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)")
-
-
 def read_pins(path: str | Path) -> dict[str, str]:
-    """Exact pins (``name==version``) of a requirements file, by lower-case name."""
-    pins = {}
+    """Exact pins (``name==version``) of a requirements file, by normalised name.
+
+    Lines are parsed as PEP 508 requirements (``packaging``); comments, blank lines, pip
+    options and requirements that are not one exact ``==`` pin are skipped.
+    """
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, str] = {}
     for line in Path(path).read_text().splitlines():
-        match = _PIN.match(line)
-        if match:
-            pins[match.group(1).lower()] = match.group(2)
+        text = line.split("#", 1)[0].strip()
+        if not text or text.startswith("-"):
+            continue
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement as error:
+            raise ConfigError(f"{path}: not a requirement line: {line!r} ({error})") from None
+        specs = list(requirement.specifier)
+        if len(specs) == 1 and specs[0].operator == "==":
+            pins[str(canonicalize_name(requirement.name))] = specs[0].version
     return pins
 
 

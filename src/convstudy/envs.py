@@ -1,7 +1,9 @@
-"""The conda environment of each rule's jobs, and a way to run a job as if inside it.
+"""Which conda env each job runs in, and a way to run a job as if inside it.
 
-The workflow's ``conda:`` directives call :func:`rule_env`, so the workflow and the check
-agree on which environment a job runs in.
+Every rule names its env in its ``conda:`` directive: an env file (``envs/<name>.yaml``,
+possibly with a wildcard, ``envs/{framework}.yaml``) or a function of the workflow module
+:mod:`convstudy.workflow` that picks it from the registry (the converter's env for a hop,
+the runtime's env for a prediction).
 
 Why the check exists: under ``--sdm conda``, Snakemake appends the host's own
 ``sys.path`` to every script's (it needs its own package to unpickle the job), so a
@@ -10,11 +12,15 @@ in whatever version the host has. With ``CONVSTUDY_CHECK_ENVS=1`` each job inste
 behind an :class:`EnvImportGuard`: only the distributions its env file provides (its pip
 requirements and their declared dependencies) can be found. An optional import of
 anything else fails as it would inside the env, and the library goes on without it; a
-required one fails the job, and its log names what was hidden.
+required one fails the job, and its log names what was hidden. The workflow hands each
+job its rule's ``conda:`` value through the config key :data:`RULE_ENVS_KEY` (only when
+the check is on, so that the config of ordinary runs is untouched).
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import importlib.abc
 import importlib.machinery
 import re
@@ -23,6 +29,7 @@ import types
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 #: Set to 1 to run every job with only its conda env's distributions importable.
@@ -38,29 +45,36 @@ HOST_PROVIDED = ("snakemake", "pip", "setuptools", "wheel")
 #: This package, imported from the checkout's src/ (its own dependencies are not given).
 PACKAGE = "convstudy"
 
-_DATA_RULES = ("fetch_dataset", "prepare_dataset")
-_TABLE_RULES = ("compare", "gather", "report")
+#: The config key that carries {rule: its conda directive} to the jobs during the check.
+RULE_ENVS_KEY = "_convstudy_rule_envs"
 
 
-def rule_env(rule: str, wildcards: Mapping[str, str]) -> str:
-    """The name of the environment (``envs/<name>.yaml``) that runs a job of ``rule``.
+def conda_directive(value: Any) -> str | None:
+    """A rule's ``conda:`` value as text: the env name (``report``, ``{framework}``) of an
+    env file, or ``module:function`` of the function that picks it."""
+    if value is None:
+        return None
+    if callable(value):
+        return f"{value.__module__}:{value.__qualname__}"
+    return Path(str(value)).name.removesuffix(".yaml")
 
-    Args:
-        rule: the rule's name.
-        wildcards: the job's wildcards (``framework``, ``format`` or ``target``, ...).
-    """
-    if rule in _DATA_RULES:
-        return "data"
-    if rule in _TABLE_RULES:
-        return "report"
-    if rule not in ("train", "convert", "predict"):
-        raise ValueError(f"no conda environment is defined for rule {rule!r}")
-    fmt = wildcards.get("format", wildcards.get("target", "original"))
-    if fmt.startswith("coreml"):
-        return "coreml"
-    if rule == "predict" and fmt == "onnx":
-        return "onnxruntime"
-    return wildcards["framework"]
+
+def rule_envs(rules: Iterable[Any]) -> dict[str, str]:
+    """``{rule name: conda directive}`` of the workflow's rules (Snakemake ``Rule`` objects)."""
+    return {
+        rule.name: directive
+        for rule in rules
+        if (directive := conda_directive(rule.conda_env)) is not None
+    }
+
+
+def job_env(directive: str, wildcards: Mapping[str, str]) -> str:
+    """The env name of one job, from its rule's :func:`conda_directive` and its wildcards."""
+    if ":" not in directive:
+        return directive.format(**wildcards)
+    module_name, _, function = directive.partition(":")
+    path = getattr(importlib.import_module(module_name), function)(SimpleNamespace(**wildcards))
+    return Path(str(path)).name.removesuffix(".yaml")
 
 
 def env_file(name: str, envs_dir: Path = ENVS_DIR) -> Path:
@@ -121,20 +135,18 @@ def env_distributions(name: str, envs_dir: Path = ENVS_DIR) -> set[str]:
     return provided_distributions(requirements) | {PACKAGE}
 
 
-class EnvImportGuard:
-    """While installed, modules of distributions env ``name`` lacks are not found.
+class ImportGuard:
+    """While installed, the modules of some installed distributions are not found.
 
-    Each finder on ``sys.meta_path`` is wrapped so that such a module looks absent, as it
-    would be inside the env: ``import`` raises ModuleNotFoundError,
+    Each finder on ``sys.meta_path`` is wrapped so that such a module looks absent, as if
+    it were not installed: ``import`` raises ModuleNotFoundError,
     ``importlib.util.find_spec`` returns None (libraries probe optional modules both ways)
     and ``importlib.metadata`` does not know the distribution.
     Modules of no installed distribution (the standard library, this checkout's ``src/``)
     are left alone, as are modules imported before the guard was installed.
     """
 
-    def __init__(self, name: str, envs_dir: Path = ENVS_DIR) -> None:
-        self.name = name
-        self.allowed = env_distributions(name, envs_dir)
+    def __init__(self) -> None:
         self.owners = {
             top: {canonical(dist) for dist in dists}
             for top, dists in metadata.packages_distributions().items()
@@ -142,10 +154,14 @@ class EnvImportGuard:
         #: Distributions whose modules were looked for and hidden.
         self.refused: set[str] = set()
 
+    def shows(self, distribution: str) -> bool:
+        """Whether the (canonical) ``distribution`` stays visible."""
+        raise NotImplementedError
+
     def hides(self, fullname: str) -> bool:
-        """Whether ``fullname`` belongs to a distribution the env lacks (and note it)."""
+        """Whether module ``fullname`` is hidden (and note its distribution if so)."""
         dists = self.owners.get(fullname.partition(".")[0], set())
-        if dists and not dists & self.allowed:
+        if dists and not any(self.shows(dist) for dist in dists):
             self.refused |= dists
             return True
         return False
@@ -161,6 +177,19 @@ class EnvImportGuard:
             for finder in sys.meta_path
         ]
 
+
+class EnvImportGuard(ImportGuard):
+    """Only the distributions conda env ``name`` provides can be imported."""
+
+    def __init__(self, name: str, envs_dir: Path = ENVS_DIR) -> None:
+        super().__init__()
+        self.name = name
+        self.allowed = env_distributions(name, envs_dir)
+
+    def shows(self, distribution: str) -> bool:
+        """Whether the env provides ``distribution``."""
+        return distribution in self.allowed
+
     def imported_outside(self) -> set[str]:
         """Distributions of modules now imported that the env lacks (imported unguarded)."""
         tops = {module.partition(".")[0] for module in list(sys.modules)}
@@ -168,10 +197,34 @@ class EnvImportGuard:
         return imported - self.allowed
 
 
+class HiddenDistributions(ImportGuard):
+    """The given distributions cannot be imported; everything else can."""
+
+    def __init__(self, distributions: Iterable[str]) -> None:
+        super().__init__()
+        self.denied = {canonical(name) for name in distributions}
+
+    def shows(self, distribution: str) -> bool:
+        """Whether ``distribution`` is not one of the hidden ones."""
+        return distribution not in self.denied
+
+
+@contextlib.contextmanager
+def without(distributions: Iterable[str]) -> Iterator[None]:
+    """Run the body as if ``distributions`` were not installed (modules imported before
+    stay usable). For libraries that import every optional dependency they find."""
+    guard = HiddenDistributions(distributions)
+    guard.install()
+    try:
+        yield
+    finally:
+        guard.uninstall()
+
+
 class _GuardedFinder(importlib.abc.MetaPathFinder):
     """A meta path finder that finds nothing its guard hides, and defers the rest."""
 
-    def __init__(self, inner: Any, guard: EnvImportGuard) -> None:
+    def __init__(self, inner: Any, guard: ImportGuard) -> None:
         self.inner = inner
         self.guard = guard
 
@@ -194,7 +247,7 @@ class _GuardedFinder(importlib.abc.MetaPathFinder):
         if find is None:
             return iter(())
         found = find(context or metadata.DistributionFinder.Context())
-        return (dist for dist in found if canonical(dist.name) in self.guard.allowed)
+        return (dist for dist in found if self.guard.shows(canonical(dist.name)))
 
     def invalidate_caches(self) -> None:
         if hasattr(self.inner, "invalidate_caches"):

@@ -1,10 +1,11 @@
-"""Provenance carried by every result row: package versions, hashes, timestamps."""
+"""Provenance carried by every result record: package versions, hashes, host, threads."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import platform
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -38,21 +39,6 @@ def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str
     return versions
 
 
-def config_hash(values: Any) -> str:
-    """A short, stable hash of JSON-serialisable ``values`` (key order does not matter)."""
-    blob = json.dumps(values, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """The sha256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def host() -> dict[str, str]:
     """Where a measurement was taken."""
     return {
@@ -62,15 +48,35 @@ def host() -> dict[str, str]:
     }
 
 
-def job_provenance(*, threads: int, params: Any) -> dict[str, Any]:
-    """What every job's record carries: threads, the hash of the job's own parameters,
+def config_hash(values: Any) -> str:
+    """A short, stable hash of JSON-serialisable ``values`` (key order does not matter)."""
+    blob = json.dumps(values, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+@dataclass(kw_only=True)
+class Provenance:
+    """Where a record comes from: the hash of the job's own parameters, its threads,
     package versions and host."""
-    return {
-        "threads": threads,
-        "config_hash": config_hash(params),
-        "versions": package_versions(),
-        "host": host(),
-    }
+
+    config_hash: str
+    threads: int
+    versions: dict[str, str] = field(default_factory=package_versions)
+    host: dict[str, str] = field(default_factory=host)
+
+    @classmethod
+    def of_job(cls, *, threads: int, params: Any) -> Provenance:
+        """The provenance of a job run now with ``params`` (any JSON-serialisable value)."""
+        return cls(config_hash=config_hash(params), threads=threads)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The sha256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> None:

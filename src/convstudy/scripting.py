@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from convstudy import envs
 from convstudy.errors import ConvstudyError
@@ -20,6 +20,7 @@ class SnakemakeJob(Protocol):
     log: list[str]
     rule: str
     wildcards: Mapping[str, str]
+    config: Mapping[str, Any]
 
 
 @contextlib.contextmanager
@@ -48,9 +49,11 @@ def job_log(job: SnakemakeJob) -> Iterator[logging.Logger]:
         force=True,
     )
     logger = logging.getLogger("convstudy.job")
+    logger.info("convstudy package: %s", Path(__file__).parent)
     guard = None
     if os.environ.get(envs.CHECK_ENV_VAR) == "1":
-        guard = envs.EnvImportGuard(envs.rule_env(job.rule, dict(job.wildcards.items())))
+        directive = job.config[envs.RULE_ENVS_KEY][job.rule]
+        guard = envs.EnvImportGuard(envs.job_env(directive, dict(job.wildcards.items())))
         guard.install()
     try:
         yield logger

@@ -1,12 +1,15 @@
 """Thread counts: every job sets them from its Snakemake `threads:` before any work.
 
 Two 2-thread jobs on 2 cores ran up to 7x slower than one: oversubscription is the
-largest source of noise in timings, so each framework is told exactly how many to use.
+largest source of noise in timings, so each library is told exactly how many to use.
 """
 
 from __future__ import annotations
 
 import os
+
+#: The variables OpenMP, MKL and OpenBLAS read when they start.
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def limit_threads(n: int, framework: str | None = None) -> None:
@@ -14,25 +17,13 @@ def limit_threads(n: int, framework: str | None = None) -> None:
 
     Args:
         n: the job's thread count.
-        framework: "torch" or "keras" to configure that framework now; None configures
+        framework: a framework name (its adapter is configured now); None configures
             only the environment (onnxruntime is configured per session).
     """
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    for var in _THREAD_VARS:
         os.environ[var] = str(n)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if framework == "torch":
-        import torch
+    if framework is not None:
+        from convstudy.frameworks import adapter
 
-        torch.set_num_threads(n)
-        try:
-            torch.set_num_interop_threads(1)
-        except RuntimeError:  # already set in this process: it may be set once only
-            pass
-    elif framework == "keras":
-        import tensorflow as tf
-
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(n)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:  # TensorFlow already started in this process: keep its setting
-            pass
+        adapter(framework).limit_threads(n)

@@ -1,3 +1,4 @@
+import re
 import sys
 from pathlib import Path
 
@@ -7,6 +8,9 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from convstudy import config as cs_config
 from convstudy import envs as cs_envs
+from convstudy import registry
+from convstudy import workflow as cs_workflow
+from convstudy.records import RECORD_TYPES
 from convstudy.errors import ConvstudyError
 
 
@@ -29,25 +33,68 @@ MODELS = config["models"]
 FRAMEWORKS = config["frameworks"]
 SEEDS = [str(seed) for seed in config["seeds"]]
 FORMATS = config["formats"]
-TARGETS = ["original"] + FORMATS
-DATASETS = sorted({cs_config.DATASET_OF[model] for model in MODELS})
+DATASETS = sorted({registry.model(model).dataset for model in MODELS})
 PREPARED = config["datasets"]["prepared_dir"]
+# Every format of the config is reached by one route per framework; every route's
+# prefixes are hops of their own (kept on disk, each the next hop's input).
+ROUTES = {
+    framework: [registry.route_name(registry.route(framework, f)) for f in FORMATS]
+    for framework in FRAMEWORKS
+}
+HOPS = sorted(
+    {
+        hop
+        for routes in ROUTES.values()
+        for r in routes
+        for hop in registry.route_prefixes(r)
+    }
+)
+COREML_ROUTES = sorted(
+    {
+        r
+        for routes in ROUTES.values()
+        for r in routes
+        if r.split("+")[-1].startswith("coreml")
+    }
+)
+# Written into every gathered row; only gather and report rerun when it changes.
+STUDY_CONFIG_HASH = cs_config.study_hash(config)
+
+
+def _alternatives(names):
+    return "|".join(re.escape(name) for name in names) or "none"
 
 
 wildcard_constraints:
-    model="|".join(MODELS),
-    framework="|".join(FRAMEWORKS),
+    model=_alternatives(MODELS),
+    framework=_alternatives(FRAMEWORKS),
     seed=r"\d+",
-    format="|".join(FORMATS) or "none",
-    target="|".join(TARGETS),
-    dataset="|".join(DATASETS),
+    route=_alternatives(HOPS),
+    target=_alternatives([registry.ORIGINAL, *HOPS]),
+    dataset=_alternatives(DATASETS),
+    table=_alternatives(RECORD_TYPES),
+
+
+# ---- paths
+
+CELL = "{model}/{framework}/seed{seed}"
+TRAINED = f"results/models/{CELL}"
+CONVERTED = f"results/converted/{CELL}/{{route}}"
+PREDICTION = f"results/predictions/{CELL}/{{target}}"
+COMPARISON = f"results/metrics/{CELL}/{{route}}.json"
+WEIGHTS = f"results/weights/{CELL}/{{route}}.json"
+
+
+def rule_resources(rule):
+    """The rule's memory and runtime (minutes) from the config (cluster profiles use them)."""
+    return config["resources"].get(rule, config["resources"]["default"])
 
 
 # ---- parameters: only the values a job depends on, so a change reruns just those jobs
 
 
 def dataset_of(wildcards):
-    return cs_config.DATASET_OF[wildcards.model]
+    return registry.model(wildcards.model).dataset
 
 
 def prepare_params(wildcards):
@@ -59,24 +106,15 @@ def training_params(wildcards):
     return dict(config["training"][wildcards.model])
 
 
-def conversion_params(wildcards):
-    """The converter's settings and its pinned version, read from the project's pins."""
-    if wildcards.format == "onnx" and wildcards.framework == "torch":
-        settings = dict(config["conversion"]["torch_onnx"])
-        packages = ["torch"] + (
-            ["onnxscript"] if settings["exporter"] == "dynamo" else []
-        )
-    elif wildcards.format == "onnx":
-        settings = dict(config["conversion"]["keras_onnx"])
-        packages = ["tf2onnx"]
-    else:
-        settings = dict(config["conversion"]["coreml"])
-        settings["precision"] = wildcards.format.split("-")[1]
-        packages = ["coremltools"]
-    settings["converter_versions"] = {
-        name: PINS.get(name, "unpinned") for name in packages
-    }
-    return settings
+def training_versions(wildcards):
+    return cs_workflow.framework_versions(PINS, wildcards.framework)
+
+
+def hop_settings(wildcards):
+    """The converter's settings, its target's options and its pinned versions."""
+    return cs_workflow.hop_settings(
+        config["conversion"], PINS, wildcards.framework, wildcards.route
+    )
 
 
 def evaluation_params(wildcards):
@@ -84,6 +122,10 @@ def evaluation_params(wildcards):
         **config["evaluation"],
         "n_test": config["training"][wildcards.model]["subset"]["test"],
     }
+
+
+def runtime_versions(wildcards):
+    return cs_workflow.runtime_versions(PINS, wildcards.framework, wildcards.target)
 
 
 # ---- inputs
@@ -100,59 +142,77 @@ def prepare_inputs(wildcards):
     return [f"{config['datasets']['raw_dir']}/{wildcards.dataset}/.fetched"]
 
 
-def trained_model(wildcards):
-    return "results/models/{model}/{framework}/seed{seed}/model.{framework}".format(
-        **wildcards
-    )
+def hop_source(wildcards):
+    """The model folder a hop converts: the trained model, or the route's previous hop."""
+    parent = registry.parent_route(wildcards.route)
+    if parent is None:
+        return TRAINED.format(**wildcards)
+    return CONVERTED.format(**{**wildcards, "route": parent})
 
 
 def prediction_source(wildcards):
-    if wildcards.target == "original":
-        return trained_model(wildcards)
-    return "results/converted/{model}/{framework}/seed{seed}/{target}".format(
-        **wildcards
-    )
-
-
-def conda_env(rule):
-    """The `conda:` function of ``rule``: one place (convstudy.envs) decides the env."""
-
-    def env_file(wildcards):
-        return f"../../envs/{cs_envs.rule_env(rule, dict(wildcards.items()))}.yaml"
-
-    return env_file
+    if wildcards.target == registry.ORIGINAL:
+        return TRAINED.format(**wildcards)
+    return CONVERTED.format(**{**wildcards, "route": wildcards.target})
 
 
 def _cells(pattern, **extra):
     return expand(pattern, model=MODELS, framework=FRAMEWORKS, seed=SEEDS, **extra)
 
 
-def gather_inputs(wildcards):
-    return {
-        "datasets": expand(f"{PREPARED}/{{dataset}}.json", dataset=DATASETS),
-        "training": _cells("results/models/{model}/{framework}/seed{seed}/train.json"),
-        "conversions": _cells(
-            "results/converted/{model}/{framework}/seed{seed}/{format}", format=FORMATS
-        ),
-        "predictions": _cells(
-            "results/predictions/{model}/{framework}/seed{seed}/{target}.json",
-            target=TARGETS,
-        ),
-        "comparisons": _cells(
-            "results/metrics/{model}/{framework}/seed{seed}/{format}.json",
-            format=FORMATS,
-        ),
-    }
-
-
-REPORT_TABLES = ["table1_accuracy", "table2_errors", "table3_time", "table4_size"]
-
-
-def final_targets():
-    return expand("results/report/{table}.md", table=REPORT_TABLES) + [
-        "results/report/figure2_training.png"
+def _per_route(pattern, wildcard, routes_of):
+    """``pattern`` for every cell, with ``wildcard`` running over ``routes_of(framework)``."""
+    return [
+        path
+        for model in MODELS
+        for framework in FRAMEWORKS
+        for seed in SEEDS
+        for path in expand(
+            pattern,
+            model=model,
+            framework=framework,
+            seed=seed,
+            **{wildcard: routes_of(framework)},
+        )
     ]
 
 
-# Written into every gathered row; only gather and report rerun when it changes.
-STUDY_CONFIG_HASH = cs_config.study_hash(config)
+def hops_of(framework):
+    """Every hop of the framework's routes (each route's prefixes), once each, in order."""
+    return list(
+        dict.fromkeys(h for r in ROUTES[framework] for h in registry.route_prefixes(r))
+    )
+
+
+def coreml_routes_of(framework):
+    return [r for r in ROUTES[framework] if r in COREML_ROUTES]
+
+
+def targets_of(framework):
+    return [registry.ORIGINAL, *ROUTES[framework]]
+
+
+def gather_records(wildcards):
+    """The records of the table being gathered, in a fixed order."""
+    table = wildcards.table
+    if table == "training":
+        return _cells(TRAINED)
+    if table == "conversions":
+        return _per_route(CONVERTED, "route", hops_of)
+    if table == "coreml_weights":
+        return _per_route(WEIGHTS, "route", coreml_routes_of)
+    if table == "predictions":
+        return _per_route(f"{PREDICTION}.json", "target", targets_of)
+    return _per_route(COMPARISON, "route", lambda framework: ROUTES[framework])
+
+
+REPORT_TABLES = ["table1_accuracy", "table2_errors", "table3_time", "table4_size"]
+REPORT_FIGURES = ["figure2_training"]
+
+
+def final_targets():
+    return (
+        expand("results/tables/{table}.csv", table=RECORD_TYPES)
+        + expand("results/report/{table}.md", table=REPORT_TABLES)
+        + expand("results/report/{figure}.png", figure=REPORT_FIGURES)
+    )

@@ -1,19 +1,37 @@
 rule convert:
     input:
-        model=trained_model,
-        data=prepared_npz,
+        source=hop_source,
     output:
-        directory("results/converted/{model}/{framework}/seed{seed}/{format}"),
+        directory(CONVERTED),
     log:
-        "logs/convert/{model}/{framework}/seed{seed}/{format}.log",
+        f"logs/convert/{CELL}/{{route}}.log",
     benchmark:
-        "benchmarks/convert/{model}/{framework}/seed{seed}/{format}.tsv"
+        f"benchmarks/convert/{CELL}/{{route}}.tsv"
     conda:
-        conda_env("convert")
+        cs_workflow.convert_env
     threads: config["threads"]["convert"]
+    resources:
+        **rule_resources("convert"),
     params:
-        converter=conversion_params,
-        hyper=training_params,
-        dataset=dataset_of,
+        settings=hop_settings,
     script:
         "../scripts/convert.py"
+
+
+rule read_weights:
+    input:
+        trained=TRAINED,
+        converted=CONVERTED,
+    output:
+        WEIGHTS,
+    log:
+        f"logs/read_weights/{CELL}/{{route}}.log",
+    benchmark:
+        f"benchmarks/read_weights/{CELL}/{{route}}.tsv"
+    conda:
+        "../../envs/coreml.yaml"
+    threads: config["threads"]["convert"]
+    resources:
+        **rule_resources("read_weights"),
+    script:
+        "../scripts/read_weights.py"

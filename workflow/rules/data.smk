@@ -4,7 +4,12 @@ rule fetch_dataset:
     log:
         "logs/fetch_dataset/{dataset}.log",
     conda:
-        conda_env("fetch_dataset")
+        "../../envs/data.yaml"
+    resources:
+        **rule_resources("fetch_dataset"),
+    params:
+        # the raw folder, derived from the output so it follows any path prefix
+        raw_dir=lambda wildcards, output: str(Path(output[0]).parents[1]),
     script:
         "../scripts/fetch_dataset.py"
 
@@ -20,11 +25,14 @@ rule prepare_dataset:
     benchmark:
         "benchmarks/prepare_dataset/{dataset}.tsv"
     conda:
-        conda_env("prepare_dataset")
+        "../../envs/data.yaml"
     threads: config["threads"]["prepare"]
+    resources:
+        **rule_resources("prepare_dataset"),
     params:
         settings=prepare_params,
         local_dir=LOCAL_DATA_DIR,
-        raw_dir=config["datasets"]["raw_dir"],
+        # the raw folder, derived from the output so it follows any path prefix
+        raw_dir=lambda wildcards, output: str(Path(output[0]).parents[1]),
     script:
         "../scripts/prepare_dataset.py"

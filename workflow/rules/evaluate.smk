@@ -3,33 +3,36 @@ rule predict:
         source=prediction_source,
         data=prepared_npz,
     output:
-        outputs="results/predictions/{model}/{framework}/seed{seed}/{target}.npz",
-        record="results/predictions/{model}/{framework}/seed{seed}/{target}.json",
+        outputs=f"{PREDICTION}.npz",
+        record=f"{PREDICTION}.json",
     log:
-        "logs/predict/{model}/{framework}/seed{seed}/{target}.log",
+        f"logs/predict/{CELL}/{{target}}.log",
     benchmark:
-        "benchmarks/predict/{model}/{framework}/seed{seed}/{target}.tsv"
+        f"benchmarks/predict/{CELL}/{{target}}.tsv"
     conda:
-        conda_env("predict")
+        cs_workflow.predict_env
     threads: config["threads"]["predict"]
+    resources:
+        **rule_resources("predict"),
     params:
         evaluation=evaluation_params,
-        hyper=training_params,
-        dataset=dataset_of,
+        versions=runtime_versions,
     script:
         "../scripts/predict.py"
 
 
 rule compare:
     input:
-        original="results/predictions/{model}/{framework}/seed{seed}/original.npz",
-        converted="results/predictions/{model}/{framework}/seed{seed}/{format}.npz",
-        converted_record="results/predictions/{model}/{framework}/seed{seed}/{format}.json",
+        original=f"results/predictions/{CELL}/original.npz",
+        converted=f"results/predictions/{CELL}/{{route}}.npz",
+        converted_record=f"results/predictions/{CELL}/{{route}}.json",
     output:
-        "results/metrics/{model}/{framework}/seed{seed}/{format}.json",
+        COMPARISON,
     log:
-        "logs/compare/{model}/{framework}/seed{seed}/{format}.log",
+        f"logs/compare/{CELL}/{{route}}.log",
     conda:
-        conda_env("compare")
+        "../../envs/report.yaml"
+    resources:
+        **rule_resources("compare"),
     script:
         "../scripts/compare.py"

@@ -1,16 +1,15 @@
 rule gather:
     input:
-        unpack(gather_inputs),
+        records=gather_records,
+        datasets=expand(f"{PREPARED}/{{dataset}}.json", dataset=DATASETS),
     output:
-        training="results/tables/training.csv",
-        conversions="results/tables/conversions.csv",
-        coreml_weights="results/tables/coreml_weights.csv",
-        predictions="results/tables/predictions.csv",
-        comparisons="results/tables/comparisons.csv",
+        "results/tables/{table}.csv",
     log:
-        "logs/gather.log",
+        "logs/gather/{table}.log",
     conda:
-        conda_env("gather")
+        "../../envs/report.yaml"
+    resources:
+        **rule_resources("gather"),
     params:
         study_config_hash=STUDY_CONFIG_HASH,
     script:
@@ -23,18 +22,43 @@ rule report:
         predictions="results/tables/predictions.csv",
         comparisons="results/tables/comparisons.csv",
     output:
-        tables=expand(
-            "results/report/{table}.{ext}", table=REPORT_TABLES, ext=["csv", "md"]
+        table1=report(
+            "results/report/table1_accuracy.csv",
+            caption="../report/table1.rst",
+            category="Tables",
+            labels={"table": "I: accuracy"},
         ),
+        table2=report(
+            "results/report/table2_errors.csv",
+            caption="../report/table2.rst",
+            category="Tables",
+            labels={"table": "II: output errors"},
+        ),
+        table3=report(
+            "results/report/table3_time.csv",
+            caption="../report/table3.rst",
+            category="Tables",
+            labels={"table": "III: load and inference time"},
+        ),
+        table4=report(
+            "results/report/table4_size.csv",
+            caption="../report/table4.rst",
+            category="Tables",
+            labels={"table": "IV: size"},
+        ),
+        markdown=expand("results/report/{table}.md", table=REPORT_TABLES),
         figure_png=report(
             "results/report/figure2_training.png",
             caption="../report/figure2.rst",
-            category="Figure 2: training curves",
+            category="Figures",
+            labels={"figure": "2: training curves"},
         ),
         figure_svg="results/report/figure2_training.svg",
     log:
         "logs/report.log",
     conda:
-        conda_env("report")
+        "../../envs/report.yaml"
+    resources:
+        **rule_resources("report"),
     script:
         "../scripts/report.py"

@@ -2,18 +2,18 @@ rule train:
     input:
         data=prepared_npz,
     output:
-        model="results/models/{model}/{framework}/seed{seed}/model.{framework}",
-        history="results/models/{model}/{framework}/seed{seed}/history.csv",
-        provenance="results/models/{model}/{framework}/seed{seed}/train.json",
+        directory(TRAINED),
     log:
-        "logs/train/{model}/{framework}/seed{seed}.log",
+        f"logs/train/{CELL}.log",
     benchmark:
-        "benchmarks/train/{model}/{framework}/seed{seed}.tsv"
+        f"benchmarks/train/{CELL}.tsv"
     conda:
-        conda_env("train")
+        "../../envs/{framework}.yaml"
     threads: config["threads"]["train"]
+    resources:
+        **rule_resources("train"),
     params:
         hyper=training_params,
-        dataset=dataset_of,
+        versions=training_versions,
     script:
         "../scripts/train.py"

@@ -2,16 +2,16 @@ import sys
 from pathlib import Path
 
 # The package of this checkout, whichever environment (pip or --sdm conda) runs the job.
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from convstudy.scripting import job_log
 
-# The job function is imported inside job_log, which may first restrict imports to
-# what the job's conda env provides (CONVSTUDY_CHECK_ENVS=1, see convstudy.envs).
+# The job is imported inside job_log, which may first restrict imports to what the job's
+# conda env provides (CONVSTUDY_CHECK_ENVS=1, see convstudy.envs).
 with job_log(snakemake):
-    from convstudy.comparison import compare_cell
+    from convstudy.jobs import compare
 
-    compare_cell(
+    compare.run(
         original=snakemake.input.original,
         converted=snakemake.input.converted,
         converted_record=snakemake.input.converted_record,

@@ -2,25 +2,22 @@ import sys
 from pathlib import Path
 
 # The package of this checkout, whichever environment (pip or --sdm conda) runs the job.
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from convstudy.scripting import job_log
 
-# The job function is imported inside job_log, which may first restrict imports to
-# what the job's conda env provides (CONVSTUDY_CHECK_ENVS=1, see convstudy.envs).
+# The job is imported inside job_log, which may first restrict imports to what the job's
+# conda env provides (CONVSTUDY_CHECK_ENVS=1, see convstudy.envs).
 with job_log(snakemake):
-    from convstudy.conversion import convert_cell
+    from convstudy.jobs import convert
 
-    convert_cell(
-        model_name=snakemake.wildcards.model,
+    convert.run(
+        model=snakemake.wildcards.model,
         framework=snakemake.wildcards.framework,
-        fmt=snakemake.wildcards.format,
         seed=int(snakemake.wildcards.seed),
-        dataset=snakemake.params.dataset,
-        model_path=snakemake.input.model,
-        data_path=snakemake.input.data,
-        hyper=snakemake.params.hyper,
-        settings=snakemake.params.converter,
+        route=snakemake.wildcards.route,
+        source=snakemake.input.source,
+        settings=snakemake.params.settings,
         threads=snakemake.threads,
         out_dir=snakemake.output[0],
     )

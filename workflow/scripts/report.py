@@ -2,18 +2,16 @@ import sys
 from pathlib import Path
 
 # The package of this checkout, whichever environment (pip or --sdm conda) runs the job.
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from convstudy.scripting import job_log
 
-# The job function is imported inside job_log, which may first restrict imports to
-# what the job's conda env provides (CONVSTUDY_CHECK_ENVS=1, see convstudy.envs).
+# The job is imported inside job_log, which may first restrict imports to what the job's
+# conda env provides (CONVSTUDY_CHECK_ENVS=1, see convstudy.envs).
 with job_log(snakemake):
-    from convstudy.report import write_report
+    from convstudy.jobs import report
 
-    write_report(
-        training=snakemake.input.training,
-        predictions=snakemake.input.predictions,
-        comparisons=snakemake.input.comparisons,
-        out_dir=snakemake.output.figure_png.rsplit("/", 1)[0],
+    report.run(
+        tables=dict(snakemake.input.items()),
+        out_dir=Path(snakemake.output.figure_png).parent,
     )

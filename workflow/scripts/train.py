@@ -2,24 +2,21 @@ import sys
 from pathlib import Path
 
 # The package of this checkout, whichever environment (pip or --sdm conda) runs the job.
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from convstudy.scripting import job_log
 
-# The job function is imported inside job_log, which may first restrict imports to
-# what the job's conda env provides (CONVSTUDY_CHECK_ENVS=1, see convstudy.envs).
+# The job is imported inside job_log, which may first restrict imports to what the job's
+# conda env provides (CONVSTUDY_CHECK_ENVS=1, see convstudy.envs).
 with job_log(snakemake):
-    from convstudy.training import train
+    from convstudy.jobs import train
 
-    train(
-        model_name=snakemake.wildcards.model,
+    train.run(
+        model=snakemake.wildcards.model,
         framework=snakemake.wildcards.framework,
         seed=int(snakemake.wildcards.seed),
-        dataset=snakemake.params.dataset,
         data_path=snakemake.input.data,
         hyper=snakemake.params.hyper,
         threads=snakemake.threads,
-        model_out=snakemake.output.model,
-        history_out=snakemake.output.history,
-        provenance_out=snakemake.output.provenance,
+        out_dir=snakemake.output[0],
     )

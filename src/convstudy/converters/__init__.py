@@ -1,16 +1,29 @@
-"""Converters: one module per target format, each exposing the same small interface.
+"""Converters: one module per converter, each performing the hops the registry lists for it.
 
-``convert(model, path, *, framework, example, settings) -> dict`` writes the converted
-artifact to ``path`` and returns facts about the conversion (exporter, opset, ...).
-A converter exception is a finding: :func:`convstudy.conversion.convert_cell` records it.
+Interface of a converter module::
+
+    convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping) -> Converted
+
+``source`` is the model folder of the hop's source (a trained model, or the previous hop's
+output), ``spec`` its :class:`~convstudy.spec.ModelSpec`, ``out`` the artifact to write
+(the target format's artifact name inside the hop's folder), ``settings`` the converter's
+config section merged with the target format's options (``target`` names the format).
+The result says what the converted model takes as input (its spec) and what the converter
+reports (exporter, opset, ...). An exception is a finding: :mod:`convstudy.jobs.convert`
+records it and the grid goes on.
 """
 
 from __future__ import annotations
 
-#: The artifact file name inside a conversion cell's folder, per format family.
-ARTIFACT = {"onnx": "model.onnx", "coreml": "model.mlpackage"}
+from dataclasses import dataclass, field
+from typing import Any
+
+from convstudy.spec import ModelSpec
 
 
-def family(fmt: str) -> str:
-    """``"onnx"`` or ``"coreml"`` for a format wildcard such as ``"coreml-fp16"``."""
-    return fmt.split("-")[0]
+@dataclass(frozen=True)
+class Converted:
+    """What a converter made: the spec of the converted model and facts about the hop."""
+
+    spec: ModelSpec
+    facts: dict[str, Any] = field(default_factory=dict)

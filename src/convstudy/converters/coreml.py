@@ -1,50 +1,90 @@
 """PyTorch and Keras to CoreML (coremltools), as an ML program of FP32 or FP16 precision.
 
 coremltools has defaulted ML programs to FP16 compute precision since version 7; here
-the precision is always explicit, a grid value of the format (``coreml-fp32``/``-fp16``).
+the precision is always explicit, fixed by the target format (``coreml-fp32``/``-fp16``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from convstudy import envs, frameworks, models, registry
+from convstudy.converters import Converted
+from convstudy.spec import ModelSpec
+
 #: The largest batch the converted model accepts (the batch dimension is flexible).
 MAX_BATCH = 4096
+INPUT_NAME = "x"
 
 
-def convert(
-    model: Any, path: Path, *, framework: str, example: np.ndarray, settings: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Convert ``model`` to an ``.mlpackage`` at ``path``."""
-    import coremltools as ct
+def import_coremltools(keep: str | None = None) -> Any:
+    """Import coremltools with only the framework ``keep`` (a format name) visible to it.
 
+    At import, coremltools imports every framework it finds (scikit-learn, TensorFlow,
+    torch, ...), about 10 s of a conversion job on this project's machines; a hop needs
+    only its source's framework, and reading a program back needs none.
+    """
+    unneeded = {
+        package
+        for name, entry in registry.FRAMEWORKS.items()
+        if name != keep
+        for package in entry.packages
+    }
+    with envs.without(unneeded | {"scikit-learn", "xgboost"}):
+        import coremltools
+
+    return coremltools
+
+
+def _traced_torch(model: Any, example: np.ndarray) -> tuple[Any, str]:
+    import torch
+
+    with torch.no_grad():
+        return torch.jit.trace(
+            model, torch.from_numpy(example)
+        ), "coremltools.convert (torch.jit.trace)"
+
+
+def _keras_function(model: Any, example: np.ndarray) -> tuple[Any, str]:
+    import tensorflow as tf
+
+    # A Keras 3 model is not accepted directly; its inference concrete function is.
+    spec = tf.TensorSpec((None, *example.shape[1:]), tf.as_dtype(example.dtype), name=INPUT_NAME)
+    function = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    return [function], "coremltools.convert (tf concrete function)"
+
+
+#: How coremltools is handed a model of each source format.
+_SOURCES: dict[str, Callable[[Any, np.ndarray], tuple[Any, str]]] = {
+    "torch": _traced_torch,
+    "keras": _keras_function,
+}
+#: Source formats whose recurrent layers must be unrolled: Keras 3 LSTM/GRU fail in
+#: coremltools' While-loop conversion (IndexError) otherwise; same function, same weights.
+_UNROLLED = ("keras",)
+
+
+def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, Any]) -> Converted:
+    """Convert the model of ``source`` to an ``.mlpackage`` at ``out``."""
+    ct = import_coremltools(keep=spec.format)
+    unroll = spec.format in _UNROLLED and models.is_recurrent(spec.model)
+    model = frameworks.load(source, spec, unroll=unroll)
+    example = spec.example()
+    program, how = _SOURCES[spec.format](model, example)
     precision = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}[settings["precision"]]
     dtype = np.int32 if example.dtype.kind in "iu" else np.float32
     shape = ct.Shape((ct.RangeDim(1, MAX_BATCH, default=1), *example.shape[1:]))
-    inputs = [ct.TensorType(name="x", shape=shape, dtype=dtype)]
-    if framework == "torch":
-        import torch
-
-        with torch.no_grad():
-            source = torch.jit.trace(model, torch.from_numpy(example))
-        converter = "coremltools.convert (torch.jit.trace)"
-    else:
-        import tensorflow as tf
-
-        # A Keras 3 model is not accepted directly; its inference concrete function is.
-        spec = tf.TensorSpec((None, *example.shape[1:]), tf.as_dtype(example.dtype), name="x")
-        source = [tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)]
-        converter = "coremltools.convert (tf concrete function)"
     mlmodel = ct.convert(
-        source,
-        inputs=inputs,
+        program,
+        inputs=[ct.TensorType(name=INPUT_NAME, shape=shape, dtype=dtype)],
         convert_to="mlprogram",
         compute_precision=precision,
         minimum_deployment_target=getattr(ct.target, settings["minimum_deployment_target"]),
     )
-    mlmodel.save(str(path))
-    return {"converter": converter, "precision": settings["precision"], "opset": None}
+    mlmodel.save(str(out))
+    facts = {"converter": how, "precision": settings["precision"], "rnn_unrolled": unroll}
+    return Converted(spec.converted(settings["target"], name=INPUT_NAME), facts)

@@ -11,14 +11,14 @@ Layer names: torch module paths (``conv1``, ``layer2.0.shortcut_conv``, ``conv3_
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
+from convstudy import registry
 from convstudy.errors import ConfigError
-from convstudy.models import lenet5, resnet18, rnn, vgg16
-from convstudy.models.transfer import count_parameters, source_weights, torch_to_keras
+from convstudy.models.transfer import torch_to_keras
+from convstudy.spec import InputLayout
 
 __all__ = [
     "FRAMEWORKS",
@@ -29,65 +29,47 @@ __all__ = [
     "count_parameters",
     "input_layout",
     "is_recurrent",
+    "resolve_arch",
     "source_weights",
     "to_framework_input",
     "torch_to_keras",
 ]
 
-MODELS: tuple[str, ...] = ("lenet5", "resnet18", "vgg16", "lstm", "gru")
-FRAMEWORKS: tuple[str, ...] = ("torch", "keras")
+MODELS: tuple[str, ...] = tuple(registry.MODELS)
+FRAMEWORKS: tuple[str, ...] = tuple(registry.FRAMEWORKS)
 
-_IMAGE_BUILDERS = {"lenet5": lenet5, "resnet18": resnet18, "vgg16": vgg16}
-#: Architecture keys of the recurrent models; ``None`` marks a required key.
-_RNN_ARCH: dict[str, int | None] = {"vocab_size": None, "embed_dim": 128, "hidden": 128}
+#: Architecture keys of the text models; ``None`` marks a required key.
+_TEXT_ARCH: dict[str, int | None] = {"vocab_size": None, "embed_dim": 128, "hidden": 128}
 
 
 class ArchError(ConfigError, ValueError):
     """An invalid model name, framework, input shape or ``arch`` key (named in the message)."""
 
 
-@dataclass(frozen=True)
-class InputLayout:
-    """What a model takes as input.
-
-    Attributes:
-        axes: "NCHW" (torch images), "NHWC" (Keras images) or "NL" (token ids).
-        dtype: numpy dtype name of the input, "float32" or "int32".
-        scale: images are ``uint8 / scale`` (values in [0, 1]); ``None`` for tokens.
-    """
-
-    axes: str
-    dtype: str
-    scale: float | None
-
-    def batch_shape(self, input_shape: tuple[int, ...], batch: int) -> tuple[int, ...]:
-        """Model input shape for a batch, from the framework-neutral ``input_shape``."""
-        if self.axes == "NCHW":
-            h, w, c = input_shape
-            return (batch, c, h, w)
-        return (batch, *input_shape)
+def _check_framework(framework: str) -> None:
+    if framework not in registry.FRAMEWORKS:
+        raise ArchError(f"unknown framework {framework!r}; expected one of {FRAMEWORKS}")
 
 
 def _check(name: str, framework: str | None = None) -> None:
-    if name not in MODELS:
+    if name not in registry.MODELS:
         raise ArchError(f"unknown model {name!r}; expected one of {MODELS}")
-    if framework is not None and framework not in FRAMEWORKS:
-        raise ArchError(f"unknown framework {framework!r}; expected one of {FRAMEWORKS}")
+    if framework is not None:
+        _check_framework(framework)
 
 
 def is_recurrent(name: str) -> bool:
     """Whether ``name`` is a text model taking token ids (LSTM, GRU)."""
     _check(name)
-    return name in rnn.KINDS
+    return registry.model(name).kind == "text"
 
 
 def input_layout(name: str, framework: str) -> InputLayout:
-    """Input layout of model ``name`` in ``framework``."""
+    """Input layout of model ``name`` as built in ``framework``."""
     _check(name, framework)
     if is_recurrent(name):
         return InputLayout(axes="NL", dtype="int32", scale=None)
-    axes = "NCHW" if framework == "torch" else "NHWC"
-    return InputLayout(axes=axes, dtype="float32", scale=255.0)
+    return InputLayout(axes=registry.framework(framework).image_axes, dtype="float32", scale=255.0)
 
 
 def to_framework_input(x: np.ndarray, name: str, framework: str) -> np.ndarray:
@@ -99,27 +81,17 @@ def to_framework_input(x: np.ndarray, name: str, framework: str) -> np.ndarray:
     Returns:
         float32 images in [0, 1] (NCHW for torch, NHWC for Keras), or int32 token ids.
     """
-    layout = input_layout(name, framework)
-    x = np.asarray(x)
-    if layout.scale is None:
-        if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer):
-            raise ValueError(
-                f"{name} expects integer token ids (N, seq_len), got {x.dtype} {x.shape}"
-            )
-        if x.size and (x.min() < 0 or x.max() > np.iinfo(np.int32).max):
-            raise ValueError(f"{name}: token ids out of int32 range")
-        return x.astype(np.int32)
-    if x.ndim != 4 or x.dtype != np.uint8:
-        raise ValueError(f"{name} expects uint8 images (N, H, W, C), got {x.dtype} {x.shape}")
-    images = x.astype(np.float32) / np.float32(layout.scale)
-    if layout.axes == "NCHW":
-        images = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
-    return images
+    _check(name, framework)
+    try:
+        return input_layout(name, framework).prepare(x)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
 
 
-def _resolve_arch(name: str, arch: Mapping[str, Any] | None) -> dict[str, int]:
+def resolve_arch(name: str, arch: Mapping[str, Any] | None) -> dict[str, int]:
+    """``arch`` checked against model ``name``'s keys, with defaults filled in."""
     given = dict(arch or {})
-    allowed = _RNN_ARCH if is_recurrent(name) else {}
+    allowed = _TEXT_ARCH if is_recurrent(name) else {}
     for key in given:
         if key not in allowed:
             raise ArchError(f"unknown arch key {key!r} for {name}; allowed: {sorted(allowed)}")
@@ -154,33 +126,45 @@ def build(
 ) -> Any:
     """Build an untrained model (``torch.nn.Module`` or ``keras.Model``) returning logits.
 
+    Each model module defines ``build_<framework>(input_shape, num_classes, **options,
+    **arch)``; this checks the arguments and calls the one of ``framework``.
+
     Args:
         name: one of :data:`MODELS`.
-        framework: "torch" or "keras".
+        framework: one of :data:`FRAMEWORKS`.
         input_shape: without batch: images (H, W, C), text (seq_len,).
         num_classes: width of the final (logits) layer.
-        arch: recurrent models only: ``vocab_size`` (required), ``embed_dim`` (128),
+        arch: text models only: ``vocab_size`` (required), ``embed_dim`` (128),
             ``hidden`` (128).
-        unroll: Keras recurrent models only: build unrolled (needed for CoreML).
+        unroll: text models only: build the recurrence unrolled (Keras 3 LSTM/GRU convert
+            to CoreML only so; the same function with the same weights).
 
     Raises:
         ArchError: (a ``ValueError``) for an unknown name, framework or ``arch`` key, or a
             malformed ``input_shape``.
     """
     _check(name, framework)
-    params = _resolve_arch(name, arch)
+    params = resolve_arch(name, arch)
     shape = _check_input_shape(name, input_shape)
     if num_classes < 1:
         raise ArchError(f"num_classes must be positive, got {num_classes}")
-    if is_recurrent(name):
-        kind = cast(rnn.RNNKind, name)
-        if framework == "torch":
-            return rnn.build_torch(kind, num_classes=num_classes, **params)
-        return rnn.build_keras(
-            kind, seq_len=shape[0], num_classes=num_classes, unroll=unroll, **params
-        )
-    family = _IMAGE_BUILDERS[name]
-    hwc = (shape[0], shape[1], shape[2])
-    if framework == "torch":
-        return family.build_torch(hwc, num_classes)
-    return family.build_keras(hwc, num_classes)
+    entry = registry.model(name)
+    builder = getattr(registry.module(entry.module), f"build_{framework}")
+    extra = {"unroll": True} if unroll and is_recurrent(name) else {}
+    return builder(shape, num_classes, **entry.options, **params, **extra)
+
+
+def count_parameters(model: Any, framework: str) -> int:
+    """Number of trainable parameters of a ``framework`` model."""
+    _check_framework(framework)
+    from convstudy.frameworks import adapter
+
+    return adapter(framework).count_parameters(model)
+
+
+def source_weights(model: Any, framework: str) -> dict[str, np.ndarray]:
+    """Every weight of a ``framework`` model as float32 arrays, by the framework's names."""
+    _check_framework(framework)
+    from convstudy.frameworks import adapter
+
+    return adapter(framework).weights(model)

@@ -71,25 +71,32 @@ def __getattr__(name: str) -> Any:
 
 
 def build_torch(
-    kind: RNNKind, *, vocab_size: int, embed_dim: int, hidden: int, num_classes: int
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    *,
+    kind: RNNKind,
+    vocab_size: int,
+    embed_dim: int,
+    hidden: int,
 ) -> nn.Module:
-    """Torch classifier taking int32/int64 token ids of shape (N, seq_len)."""
+    """Torch classifier taking int32/int64 token ids of shape (N, seq_len) for any seq_len."""
     _check_kind(kind)
     module: nn.Module = _torch_class()(kind, vocab_size, embed_dim, hidden, num_classes)
     return module
 
 
 def build_keras(
-    kind: RNNKind,
+    input_shape: tuple[int, ...],
+    num_classes: int,
     *,
-    seq_len: int,
+    kind: RNNKind,
     vocab_size: int,
     embed_dim: int,
     hidden: int,
-    num_classes: int,
     unroll: bool = False,
 ) -> keras.Model:
-    """Keras classifier taking int32 token ids of shape (N, seq_len).
+    """Keras classifier taking int32 token ids of shape (N, seq_len), ``input_shape`` being
+    ``(seq_len,)``.
 
     Args:
         unroll: build the recurrence as ``seq_len`` explicit steps. Keras 3 LSTM/GRU
@@ -100,7 +107,7 @@ def build_keras(
     from keras import layers
 
     _check_kind(kind)
-    inputs = keras.Input(shape=(seq_len,), dtype="int32", name="input")
+    inputs = keras.Input(shape=tuple(input_shape), dtype="int32", name="input")
     x = layers.Embedding(vocab_size, embed_dim, name="embedding")(inputs)
     if kind == "lstm":
         x = layers.LSTM(hidden, unroll=unroll, name="lstm")(x)

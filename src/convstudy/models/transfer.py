@@ -1,4 +1,4 @@
-"""Weights across frameworks: counting, reading and copying torch -> Keras.
+"""Copying weights from a torch model into its Keras twin.
 
 Keras layer names are the torch module paths with "." replaced by "_" (see the model
 modules), so :func:`torch_to_keras` walks the torch modules and converts each one's
@@ -16,37 +16,6 @@ import numpy as np
 _DENSE_AFTER_FLATTEN: dict[str, str] = {"lenet5": "fc1", "vgg16": "fc"}
 #: torch GRU gate blocks are (r, z, n); Keras' are (z, r, h): pick torch blocks 1, 0, 2.
 _GRU_TORCH_TO_KERAS = (1, 0, 2)
-
-
-def count_parameters(model: Any, framework: str) -> int:
-    """Number of trainable parameters (torch ``requires_grad``, Keras trainable weights)."""
-    if framework == "torch":
-        return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
-    if framework == "keras":
-        return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
-    raise ValueError(f"unknown framework {framework!r}; expected 'torch' or 'keras'")
-
-
-def source_weights(model: Any, framework: str) -> dict[str, np.ndarray]:
-    """Every trainable and non-trainable weight as float32 arrays, in the framework's layout.
-
-    Torch: ``state_dict`` names (``layer1.0.bn1.running_mean``); integer buffers such as
-    BatchNorm's ``num_batches_tracked`` are counters, not weights, and are left out.
-    Keras: variable paths (``layer1_0_bn1/moving_mean``, ``lstm/lstm_cell/kernel``).
-    """
-    out: dict[str, np.ndarray] = {}
-    if framework == "torch":
-        for name, tensor in model.state_dict().items():
-            if tensor.is_floating_point():
-                out[name] = tensor.detach().cpu().numpy().astype(np.float32, copy=True)
-        return out
-    if framework == "keras":
-        for var in model.weights:
-            if var.path in out:
-                raise ValueError(f"duplicate Keras weight path {var.path!r}")
-            out[var.path] = np.array(var.numpy(), dtype=np.float32)
-        return out
-    raise ValueError(f"unknown framework {framework!r}; expected 'torch' or 'keras'")
 
 
 def _np(tensor: Any) -> np.ndarray:

@@ -1,0 +1,152 @@
+"""The Keras 3 adapter (TensorFlow backend): models are saved as ``.keras`` archives and
+loaded with ``safe_mode`` (no deserialised Python code)."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convstudy import models
+from convstudy.frameworks import EpochFn, EvalFn, Predict, progress
+from convstudy.spec import ModelSpec
+
+NAME = "keras"
+logger = logging.getLogger(__name__)
+
+
+def seed(seed: int) -> None:
+    """Seed Python, numpy and TensorFlow; ask TensorFlow for deterministic kernels."""
+    import keras
+    import tensorflow as tf
+
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def limit_threads(n: int) -> None:
+    """``n`` intra-op threads, one inter-op thread (possible only before TF starts)."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already started in this process: keep its setting
+        pass
+
+
+def thread_counts() -> dict[str, int]:
+    """TensorFlow's configured intra- and inter-op thread counts (0: its default)."""
+    import tensorflow as tf
+
+    return {
+        "tf_intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        "tf_inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+    }
+
+
+def save(model: Any, path: Path) -> None:
+    """Save a ``.keras`` archive (with the optimizer state, as Keras does by default)."""
+    model.save(path)
+
+
+def load(path: Path, spec: ModelSpec, *, unroll: bool = False) -> Any:
+    """Load a ``.keras`` archive in safe mode.
+
+    Args:
+        unroll: rebuild recurrent layers unrolled and copy the weights in (Keras 3
+            LSTM/GRU convert to CoreML only when unrolled; the same function).
+    """
+    import keras
+
+    model = keras.models.load_model(path, compile=False, safe_mode=True)
+    if unroll and models.is_recurrent(spec.model):
+        unrolled = models.build(
+            spec.model,
+            NAME,
+            input_shape=spec.input_shape,
+            num_classes=spec.num_classes,
+            arch=spec.arch,
+            unroll=True,
+        )
+        unrolled.set_weights(model.get_weights())
+        return unrolled
+    return model
+
+
+def predictor(model: Any) -> Predict:
+    """A traced inference function: ``model.predict`` adds per-call overhead that would be
+    measured as inference time but is not the model's."""
+    import tensorflow as tf
+
+    function = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return function(tf.constant(x)).numpy()
+
+    return predict
+
+
+def weights(model: Any) -> dict[str, np.ndarray]:
+    """Variable paths (``layer1_0_bn1/moving_mean``, ``lstm/lstm_cell/kernel``)."""
+    out: dict[str, np.ndarray] = {}
+    for var in model.weights:
+        if var.path in out:
+            raise ValueError(f"duplicate Keras weight path {var.path!r}")
+        out[var.path] = np.array(var.numpy(), dtype=np.float32)
+    return out
+
+
+def set_weights(model: Any, weights: Mapping[str, np.ndarray]) -> None:
+    """Assign ``weights`` (by variable path) to the model's variables."""
+    for var in model.weights:
+        if var.path in weights:
+            var.assign(np.asarray(weights[var.path], dtype=np.float32))
+
+
+def count_parameters(model: Any) -> int:
+    """Trainable weights."""
+    return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+
+
+def trainer(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]:
+    """The same optimizer and loss as the torch adapter, through ``fit`` one epoch at a time."""
+    import keras
+
+    # Keras applies weight decay decoupled from the gradient (torch adds it to the
+    # gradient); the two agree only without momentum. The default configs use 0.
+    decay = hyper["weight_decay"] or None
+    if hyper["optimizer"] == "sgd":
+        opt = keras.optimizers.SGD(
+            learning_rate=hyper["lr"], momentum=hyper["momentum"], weight_decay=decay
+        )
+    else:
+        opt = keras.optimizers.Adam(learning_rate=hyper["lr"], weight_decay=decay)
+    model.compile(
+        optimizer=opt,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    batch_size = hyper["batch_size"]
+
+    def epoch(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        n_batches = -(-len(x) // batch_size)
+        callback = keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda b, logs=None: progress(b + 1, n_batches, logger.info)
+        )
+        history = model.fit(
+            x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[callback]
+        )
+        return float(history.history["loss"][-1]), float(history.history["accuracy"][-1])
+
+    def evaluate(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        loss, acc = model.evaluate(x, y, batch_size=512, verbose=0)
+        return float(loss), float(acc)
+
+    return epoch, evaluate

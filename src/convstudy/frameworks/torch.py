@@ -1,0 +1,147 @@
+"""The PyTorch adapter: models are ``nn.Module``s saved as a ``state_dict`` (``model.torch``)
+and rebuilt from the study's architecture code, so loading never unpickles code."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convstudy import models
+from convstudy.frameworks import EpochFn, EvalFn, Predict, progress
+from convstudy.spec import ModelSpec
+
+NAME = "torch"
+logger = logging.getLogger(__name__)
+
+
+def seed(seed: int) -> None:
+    """Seed Python, numpy and torch; ask torch for deterministic kernels."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+
+
+def limit_threads(n: int) -> None:
+    """``n`` intra-op threads, one inter-op thread."""
+    import torch
+
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set in this process: it may be set once only
+        pass
+
+
+def thread_counts() -> dict[str, int]:
+    """torch's intra- and inter-op thread counts."""
+    import torch
+
+    return {
+        "torch_intra_op": torch.get_num_threads(),
+        "torch_inter_op": torch.get_num_interop_threads(),
+    }
+
+
+def save(model: Any, path: Path) -> None:
+    """Save the ``state_dict`` (tensors only)."""
+    import torch
+
+    torch.save(model.state_dict(), path)
+
+
+def load(path: Path, spec: ModelSpec, *, unroll: bool = False) -> Any:
+    """Rebuild the architecture of ``spec`` and load the tensors (``weights_only``)."""
+    import torch
+
+    model = models.build(
+        spec.model, NAME, input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
+    )
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def predictor(model: Any) -> Predict:
+    """Batch inference without autograd."""
+    import torch
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(x)).numpy()
+
+    return predict
+
+
+def weights(model: Any) -> dict[str, np.ndarray]:
+    """``state_dict`` names (``layer1.0.bn1.running_mean``); integer buffers such as
+    BatchNorm's ``num_batches_tracked`` are counters, not weights, and are left out."""
+    return {
+        name: tensor.detach().cpu().numpy().astype(np.float32, copy=True)
+        for name, tensor in model.state_dict().items()
+        if tensor.is_floating_point()
+    }
+
+
+def set_weights(model: Any, weights: Mapping[str, np.ndarray]) -> None:
+    """Copy ``weights`` (by ``state_dict`` name) into the model."""
+    import torch
+
+    state = model.state_dict()
+    for name, value in weights.items():
+        state[name] = torch.from_numpy(np.asarray(value, dtype=np.float32)).to(state[name].dtype)
+    model.load_state_dict(state)
+
+
+def count_parameters(model: Any) -> int:
+    """Parameters with ``requires_grad``."""
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+
+def trainer(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]:
+    """SGD (with momentum) or Adam, cross-entropy on logits, the given batch order."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt: torch.optim.Optimizer
+    if hyper["optimizer"] == "sgd":
+        opt = torch.optim.SGD(
+            params, lr=hyper["lr"], momentum=hyper["momentum"], weight_decay=hyper["weight_decay"]
+        )
+    else:
+        # eps as in Keras (1e-7; torch's default is 1e-8), so both run the same update rule.
+        opt = torch.optim.Adam(params, lr=hyper["lr"], eps=1e-7, weight_decay=hyper["weight_decay"])
+    loss_fn = torch.nn.CrossEntropyLoss()
+    batch_size = hyper["batch_size"]
+
+    def epoch(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        model.train()
+        total_loss, correct = 0.0, 0
+        n_batches = -(-len(x) // batch_size)
+        for batch, start in enumerate(range(0, len(x), batch_size), start=1):
+            progress(batch, n_batches, logger.info)
+            xb = torch.from_numpy(x[start : start + batch_size])
+            yb = torch.from_numpy(y[start : start + batch_size])
+            opt.zero_grad()
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            loss.backward()
+            opt.step()
+            total_loss += loss.item() * len(xb)
+            correct += int((logits.argmax(1) == yb).sum())
+        return total_loss / len(x), correct / len(x)
+
+    @torch.no_grad()
+    def evaluate(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        model.eval()
+        logits = torch.cat([model(torch.from_numpy(x[s : s + 512])) for s in range(0, len(x), 512)])
+        target = torch.from_numpy(y)
+        return float(loss_fn(logits, target)), float((logits.argmax(1) == target).float().mean())
+
+    return epoch, evaluate

@@ -1,0 +1,53 @@
+"""Rule ``read_weights``: read the weights back from a CoreML conversion and match them
+against the trained model's, tensor by tensor (no CoreML runtime is needed for that)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from convstudy import coreml_weights, frameworks, registry
+from convstudy.jobs.convert import upstream_failure
+from convstudy.provenance import Provenance
+from convstudy.records import WeightsRecord
+from convstudy.spec import ModelSpec
+from convstudy.threads import limit_threads
+
+logger = logging.getLogger(__name__)
+
+
+def run(
+    *,
+    model: str,
+    framework: str,
+    seed: int,
+    route: str,
+    trained: str | Path,
+    converted: str | Path,
+    threads: int,
+    out: str | Path,
+) -> WeightsRecord:
+    """Match every weight of the trained model against the converted model's constants."""
+    trained, converted = Path(trained), Path(converted)
+    record = WeightsRecord(
+        model=model,
+        framework=framework,
+        seed=seed,
+        format=route,
+        provenance=Provenance.of_job(threads=threads, params={"route": route}),
+    )
+    failed = upstream_failure(converted)
+    if failed:
+        record.skip(f"not converted: {failed}")
+    else:
+        limit_threads(threads, framework)
+        source = frameworks.adapter(framework).weights(frameworks.load(trained))
+        spec = ModelSpec.load(converted)
+        artifact = converted / registry.fmt(spec.format).artifact
+        record.tensors = coreml_weights.compare(source, coreml_weights.read_weights(artifact))
+        matched = sum(bool(row["match"]) for row in record.tensors)
+        logger.info(
+            "CoreML weights read back: %d/%d source tensors match", matched, len(record.tensors)
+        )
+    record.dump(out)
+    return record

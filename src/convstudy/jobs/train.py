@@ -1,0 +1,109 @@
+"""Rule ``train``: one seeded (model, framework, seed) cell with the shared hyperparameters.
+
+Writes the model folder: the framework's artifact, ``spec.json`` and ``train.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convstudy import models, registry
+from convstudy.data import load_prepared, subset
+from convstudy.frameworks import adapter
+from convstudy.provenance import Provenance, read_json, sha256_file
+from convstudy.records import TrainingRecord
+from convstudy.spec import ModelSpec
+from convstudy.threads import limit_threads
+from convstudy.training import fit
+
+logger = logging.getLogger(__name__)
+
+
+def model_spec(
+    model: str, framework: str, arrays: Mapping[str, np.ndarray], arch: Mapping[str, Any]
+) -> ModelSpec:
+    """The spec of a model of ``framework`` trained on the prepared ``arrays``."""
+    dataset = registry.model(model).dataset
+    text = models.is_recurrent(model)
+    given = {**arch, "vocab_size": len(arrays["vocab"])} if text else dict(arch)
+    return ModelSpec(
+        model=model,
+        dataset=dataset,
+        format=framework,
+        input_shape=tuple(int(d) for d in arrays["x_train"].shape[1:]),
+        num_classes=registry.NUM_CLASSES[dataset],
+        layout=models.input_layout(model, framework),
+        arch=models.resolve_arch(model, given),
+        vocab=tuple(str(w) for w in arrays["vocab"]) if text else None,
+    )
+
+
+def run(
+    *,
+    model: str,
+    framework: str,
+    seed: int,
+    data_path: str | Path,
+    hyper: Mapping[str, Any],
+    threads: int,
+    out_dir: str | Path,
+) -> TrainingRecord:
+    """Train one cell; write its model folder ``out_dir``; return its record."""
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fw = adapter(framework)
+    limit_threads(threads, framework)
+    fw.seed(seed)
+    sizes = hyper["subset"]
+    arrays = subset(load_prepared(data_path), sizes["train"], sizes["val"], sizes["test"])
+    spec = model_spec(model, framework, arrays, hyper["arch"])
+    net = models.build(
+        model, framework, input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
+    )
+    n_params = fw.count_parameters(net)
+    logger.info(
+        "%s/%s seed %d: %d parameters, %d training samples",
+        model,
+        framework,
+        seed,
+        n_params,
+        len(arrays["y_train"]),
+    )
+    history = fit(
+        fw,
+        net,
+        hyper,
+        seed=seed,
+        train=(spec.layout.prepare(arrays["x_train"]), arrays["y_train"].astype(np.int64)),
+        val=(spec.layout.prepare(arrays["x_val"]), arrays["y_val"].astype(np.int64)),
+    )
+    fw.save(net, out_dir / registry.fmt(framework).artifact)
+    spec.dump(out_dir)
+    dataset_provenance = read_json(Path(data_path).with_suffix(".json"))
+    record = TrainingRecord(
+        model=model,
+        framework=framework,
+        seed=seed,
+        dataset=spec.dataset,
+        dataset_sha256=sha256_file(data_path),
+        dataset_exact=dataset_provenance.get("exact", True),
+        input_shape=list(spec.input_shape),
+        num_classes=spec.num_classes,
+        parameters=n_params,
+        epochs=hyper["epochs"],
+        seconds_per_epoch=float(np.mean([row["seconds"] for row in history])),
+        final_val_acc=history[-1]["val_acc"],
+        wall_seconds=time.perf_counter() - started,
+        hyper=dict(hyper),
+        history=history,
+        provenance=Provenance.of_job(threads=threads, params=dict(hyper)),
+    )
+    record.dump(out_dir / TrainingRecord.FILE)
+    return record

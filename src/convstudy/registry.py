@@ -1,0 +1,328 @@
+"""The study's vocabulary in one place: models, frameworks, formats, converters, runtimes.
+
+Everything else asks this module: the workflow (wildcard constraints, which conda env a
+job runs in, which pinned versions a job depends on), the job code (which module converts
+or runs a model) and the report (the order of formats). Adding a format, a converter, a
+runtime or a framework is one module plus one entry here; see the README's developer
+section.
+
+Vocabulary:
+
+* a **format** is a way a model is stored on disk (a torch ``state_dict``, a ``.keras``
+  archive, an ONNX file, an ``.mlpackage``); the training frameworks are formats too;
+* a **runtime** loads a format and runs it;
+* a **converter** turns one format into another: one *hop*;
+* a **route** is the chain of hops that leads from a trained model to a format, named by
+  its formats joined with ``+`` (``onnx``, ``onnx+onnx-fp16``); every hop is one job whose
+  output folder is kept and is the next hop's input.
+
+Importing this module imports no framework.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+#: Joins the formats of a route into its name (and folder name).
+ROUTE_SEP = "+"
+#: The prediction target that is the trained model itself, in its own framework.
+ORIGINAL = "original"
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model of the study.
+
+    Attributes:
+        module: defines ``build_<framework>(input_shape, num_classes, **arch)`` for every
+            framework.
+        kind: "image" (uint8 images) or "text" (token ids).
+        options: fixed keyword arguments of the builders (e.g. the recurrent cell).
+    """
+
+    name: str
+    dataset: str
+    module: str
+    kind: str
+    label: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Framework:
+    """A training framework: its adapter module (:mod:`convstudy.frameworks`), env, and
+    the axis order its image models take ("NCHW" or "NHWC")."""
+
+    name: str
+    adapter: str
+    env: str
+    packages: tuple[str, ...]
+    label: str
+    image_axes: str
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A way of running a format: its module (:mod:`convstudy.runtimes`) and env."""
+
+    name: str
+    module: str
+    env: str
+    packages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Format:
+    """A way of storing a model.
+
+    Attributes:
+        artifact: the file or folder name of the model inside its model folder.
+        runtime: the :class:`Runtime` that runs it.
+        via: the format this one is reached through (its route is that format's route
+            plus one hop), ``None`` for a format one converter reaches from a framework.
+        options: settings the format fixes for its converter (e.g. the precision).
+    """
+
+    name: str
+    artifact: str
+    runtime: str
+    label: str
+    via: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Converter:
+    """A converter: the hops it performs, its module (:mod:`convstudy.converters`), env,
+    the pinned distributions whose versions its results depend on, and the config key
+    (under ``conversion``) of its settings."""
+
+    name: str
+    module: str
+    env: str
+    packages: tuple[str, ...]
+    settings: str
+    hops: tuple[tuple[str, str], ...]
+
+
+MODELS: dict[str, Model] = {
+    m.name: m
+    for m in (
+        Model("lenet5", "mnist", "convstudy.models.lenet5", "image", "LeNet-5"),
+        Model("resnet18", "cifar10", "convstudy.models.resnet18", "image", "ResNet-18"),
+        Model("vgg16", "cifar10", "convstudy.models.vgg16", "image", "VGG-16"),
+        Model("lstm", "imdb", "convstudy.models.rnn", "text", "LSTM", {"kind": "lstm"}),
+        Model("gru", "imdb", "convstudy.models.rnn", "text", "GRU", {"kind": "gru"}),
+    )
+}
+
+#: Number of classes of each dataset.
+NUM_CLASSES: dict[str, int] = {"mnist": 10, "cifar10": 10, "imdb": 2}
+
+FRAMEWORKS: dict[str, Framework] = {
+    f.name: f
+    for f in (
+        Framework("torch", "convstudy.frameworks.torch", "torch", ("torch",), "PyTorch", "NCHW"),
+        Framework(
+            "keras",
+            "convstudy.frameworks.keras",
+            "keras",
+            ("tensorflow-cpu", "keras"),
+            "Keras",
+            "NHWC",
+        ),
+    )
+}
+
+RUNTIMES: dict[str, Runtime] = {
+    r.name: r
+    for r in (
+        Runtime("torch", "convstudy.runtimes.framework", "torch", ("torch",)),
+        Runtime("keras", "convstudy.runtimes.framework", "keras", ("tensorflow-cpu", "keras")),
+        Runtime("onnxruntime", "convstudy.runtimes.onnxruntime", "onnxruntime", ("onnxruntime",)),
+        Runtime("coreml", "convstudy.runtimes.coreml", "coreml", ("coremltools",)),
+    )
+}
+
+#: In the order the report shows them.
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("torch", "model.torch", "torch", "PyTorch state_dict"),
+        Format("keras", "model.keras", "keras", "Keras archive"),
+        Format("onnx", "model.onnx", "onnxruntime", "ONNX"),
+        Format(
+            "onnx-fp16",
+            "model.onnx",
+            "onnxruntime",
+            "ONNX with FP16 weights and compute (onnxconverter-common)",
+            via="onnx",
+        ),
+        Format(
+            "coreml-fp32",
+            "model.mlpackage",
+            "coreml",
+            "CoreML ML program, FP32",
+            options={"precision": "fp32"},
+        ),
+        Format(
+            "coreml-fp16",
+            "model.mlpackage",
+            "coreml",
+            "CoreML ML program, FP16",
+            options={"precision": "fp16"},
+        ),
+    )
+}
+
+CONVERTERS: dict[str, Converter] = {
+    c.name: c
+    for c in (
+        Converter(
+            "torch.onnx",
+            "convstudy.converters.torch_onnx",
+            "torch",
+            ("torch",),
+            "torch_onnx",
+            (("torch", "onnx"),),
+        ),
+        Converter(
+            "tf2onnx",
+            "convstudy.converters.tf2onnx",
+            "keras",
+            ("tf2onnx",),
+            "keras_onnx",
+            (("keras", "onnx"),),
+        ),
+        Converter(
+            "onnxconverter-common",
+            "convstudy.converters.onnx_fp16",
+            "onnxruntime",
+            ("onnxconverter-common", "onnx"),
+            "onnx_fp16",
+            (("onnx", "onnx-fp16"),),
+        ),
+        Converter(
+            "coremltools",
+            "convstudy.converters.coreml",
+            "coreml",
+            ("coremltools",),
+            "coreml",
+            tuple((f, c) for f in ("torch", "keras") for c in ("coreml-fp32", "coreml-fp16")),
+        ),
+    )
+}
+
+
+# ---- look-ups (each raises KeyError naming what is unknown)
+
+
+def _get(table: Mapping[str, Any], name: str, what: str) -> Any:
+    try:
+        return table[name]
+    except KeyError:
+        raise KeyError(f"unknown {what} {name!r}; known: {', '.join(table)}") from None
+
+
+def model(name: str) -> Model:
+    """The registry entry of model ``name``."""
+    entry: Model = _get(MODELS, name, "model")
+    return entry
+
+
+def framework(name: str) -> Framework:
+    """The registry entry of framework ``name``."""
+    entry: Framework = _get(FRAMEWORKS, name, "framework")
+    return entry
+
+
+def fmt(name: str) -> Format:
+    """The registry entry of format ``name``."""
+    entry: Format = _get(FORMATS, name, "format")
+    return entry
+
+
+def runtime(name: str) -> Runtime:
+    """The registry entry of runtime ``name``."""
+    entry: Runtime = _get(RUNTIMES, name, "runtime")
+    return entry
+
+
+def converter(source: str, target: str) -> Converter:
+    """The converter of the hop ``source`` -> ``target`` (formats)."""
+    for entry in CONVERTERS.values():
+        if (source, target) in entry.hops:
+            return entry
+    raise KeyError(f"no converter from {source!r} to {target!r}")
+
+
+def module(path: str) -> ModuleType:
+    """Import a registry entry's module (the frameworks it needs are imported then)."""
+    return importlib.import_module(path)
+
+
+# ---- routes
+
+
+def route(framework_name: str, target: str) -> tuple[str, ...]:
+    """The formats a model trained in ``framework_name`` passes through to ``target``."""
+    entry = fmt(target)
+    chain = (*route(framework_name, entry.via), target) if entry.via else (target,)
+    hops = zip((framework_name, *chain[:-1]), chain)
+    for source, dest in hops:
+        converter(source, dest)  # raises for a hop no converter performs
+    return chain
+
+
+def route_name(chain: tuple[str, ...] | list[str]) -> str:
+    """The name (and folder name) of a route."""
+    return ROUTE_SEP.join(chain)
+
+
+def route_formats(name: str) -> tuple[str, ...]:
+    """The formats of route ``name``, in order."""
+    return tuple(name.split(ROUTE_SEP))
+
+
+def last_hop(framework_name: str, route: str) -> tuple[str, str]:
+    """(source format, target format) of the final hop of ``route``."""
+    chain = route_formats(route)
+    source = chain[-2] if len(chain) > 1 else framework_name
+    return source, chain[-1]
+
+
+def parent_route(route: str) -> str | None:
+    """The route without its last hop, or None for a one-hop route."""
+    chain = route_formats(route)
+    return route_name(chain[:-1]) if len(chain) > 1 else None
+
+
+def route_prefixes(route: str) -> list[str]:
+    """Every route a route passes through, itself included, shortest first."""
+    chain = route_formats(route)
+    return [route_name(chain[: i + 1]) for i in range(len(chain))]
+
+
+# ---- what a job of each kind runs in and depends on
+
+
+def hop_env(framework_name: str, route: str) -> str:
+    """The conda env of the job that performs the last hop of ``route``."""
+    return converter(*last_hop(framework_name, route)).env
+
+
+def target_runtime(framework_name: str, target: str) -> Runtime:
+    """The runtime of a prediction target: the framework for ``original``, else the
+    runtime of the route's final format."""
+    if target == ORIGINAL:
+        return runtime(framework(framework_name).name)
+    return runtime(fmt(route_formats(target)[-1]).runtime)
+
+
+def pinned(packages: tuple[str, ...], pins: Mapping[str, str]) -> dict[str, str]:
+    """The pinned version of each distribution (``"unpinned"`` where none is)."""
+    return {name: pins.get(name, "unpinned") for name in packages}

@@ -1,0 +1,49 @@
+"""The study's report: its tables (CSV and Markdown) and figures, from the gathered tables."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from convstudy.report.figures import figure2_training
+from convstudy.report.tables import table1_accuracy, table2_errors, table3_time, table4_size
+
+logger = logging.getLogger(__name__)
+
+#: Each report table: its file stem, title, the gathered table it is made from, and how.
+TABLES = {
+    "table1_accuracy": (
+        "Table I: accuracy (mean ± std over seeds)",
+        "predictions",
+        table1_accuracy,
+    ),
+    "table2_errors": (
+        "Table II: output errors and label disagreement",
+        "comparisons",
+        table2_errors,
+    ),
+    "table3_time": ("Table III: load and inference time (s)", "predictions", table3_time),
+    "table4_size": ("Table IV: size on disk (MB)", "predictions", table4_size),
+}
+#: Each figure: its file stem, the gathered table it is drawn from, and how.
+FIGURES = {"figure2_training": ("training", figure2_training)}
+
+
+def write_table(table: pd.DataFrame, out_dir: Path, name: str, title: str) -> None:
+    """Write ``table`` as ``<name>.csv`` and ``<name>.md`` (with its title)."""
+    table.to_csv(out_dir / f"{name}.csv", index=False)
+    (out_dir / f"{name}.md").write_text(f"**{title}**\n\n" + table.to_markdown(index=False) + "\n")
+    logger.info("wrote %s (%d rows)", name, len(table))
+
+
+def write_report(tables: dict[str, str | Path], out_dir: str | Path) -> None:
+    """Write every table and figure into ``out_dir`` from the gathered ``tables`` (by name)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frames = {name: pd.read_csv(path) for name, path in tables.items()}
+    for name, (title, source, make) in TABLES.items():
+        write_table(make(frames[source]), out_dir, name, title)
+    for name, (source, draw) in FIGURES.items():
+        draw(frames[source], out_dir / f"{name}.png", out_dir / f"{name}.svg")

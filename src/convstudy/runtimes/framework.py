@@ -1,0 +1,15 @@
+"""A framework model (a trained model, or a converter's output in a framework's format) in
+its own framework."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from convstudy.frameworks import Predict, adapter
+from convstudy.spec import ModelSpec
+
+
+def load(artifact: Path, spec: ModelSpec, *, threads: int) -> Predict:
+    """Load the model with its framework adapter; return its inference function."""
+    framework = adapter(spec.format)
+    return framework.predictor(framework.load(artifact, spec))
