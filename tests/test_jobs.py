@@ -45,7 +45,7 @@ def prediction(
     record = PredictionRecord(
         model="lenet5", framework="torch", seed=seed, target=target, runtime="r",
         runtime_version="1", n_eval=8, batch_size=4, accuracy=accuracy, size_bytes=2_000_000,
-        load_seconds=0.5, inference_median=0.1, inference_iqr=0.01, provenance=PROVENANCE,
+        load_median=0.5, inference_median=0.1, inference_iqr=0.01, provenance=PROVENANCE,
         **fields,
     )  # fmt: skip
     if accuracy is None:
@@ -101,34 +101,60 @@ def test_gather_and_report_pivot_with_not_run_note(tmp_path: Path, prepared: Pat
 def test_table2_groups_formats_in_order() -> None:
     rows = [
         {"model": "gru", "framework": "keras", "format": f, "seed": s, "status": "ok",
-         "reason": "", "abs_error": 1e-7 * (s + 1), "max_abs_error": 1e-6,
-         "rel_error_published": 1e-6, "rel_error_eps": 1e-6, "norm_max_error": 1e-7,
-         "disagreement": 0.0}
+         "reason": "", "abs_error_prob": 1e-7 * (s + 1), "max_abs_error_logit": 1e-6,
+         "rel_error_published_logit": 1e-6, "rel_error_norm_logit": 1e-6,
+         "disagreement": 0.0, "nonfinite_samples": 0.0}
         for f in ("onnx", "coreml-fp16") for s in (0, 1)
     ]  # fmt: skip
     table = table2_errors(pd.DataFrame(rows))
     assert list(table["format"]) == ["onnx", "coreml-fp16"]
-    assert table.loc[0, "abs_error"] == "1.50e-07 ± 7.07e-08" and table.loc[0, "seeds"] == 2
+    assert table.loc[0, "abs_error_prob"] == "1.50e-07 ± 7.07e-08" and table.loc[0, "seeds"] == 2
+    assert table.loc[0, "nonfinite_samples"] == "0 ± 0"
 
 
-def test_compare_refuses_outputs_of_other_samples(tmp_path: Path) -> None:
+def _outputs(path: Path, outputs: np.ndarray, labels: list[int], digest: str = "a" * 64) -> None:
+    np.savez(path, outputs=outputs, labels=np.array(labels), inputs_sha256=np.array(digest))
+
+
+def test_compare_refuses_outputs_of_other_inputs(tmp_path: Path) -> None:
     outputs = np.eye(3, dtype=np.float32)
-    np.savez(tmp_path / "original.npz", outputs=outputs, labels=np.array([0, 1, 2]))
-    np.savez(tmp_path / "onnx.npz", outputs=outputs, labels=np.array([0, 2, 1]))
+    _outputs(tmp_path / "original.npz", outputs, [0, 1, 2])
     prediction("onnx", 0, 1.0).dump(tmp_path / "onnx.json")
+    paths = {
+        "original": tmp_path / "original.npz", "converted": tmp_path / "onnx.npz",
+        "converted_record": tmp_path / "onnx.json", "out": tmp_path / "m.json",
+    }  # fmt: skip
+    _outputs(tmp_path / "onnx.npz", outputs, [0, 2, 1])
     with pytest.raises(DataError, match="evaluated on other samples"):
-        compare.run(
-            original=tmp_path / "original.npz", converted=tmp_path / "onnx.npz",
-            converted_record=tmp_path / "onnx.json", out=tmp_path / "m.json",
-        )  # fmt: skip
-    np.savez(tmp_path / "onnx.npz", outputs=outputs * 2, labels=np.array([0, 1, 2]))
+        compare.run(**paths)
+    # same labels, other inputs: only the input hash can tell
+    _outputs(tmp_path / "onnx.npz", outputs, [0, 1, 2], digest="b" * 64)
+    with pytest.raises(DataError, match="evaluated on other inputs"):
+        compare.run(**paths)
+    np.savez(tmp_path / "onnx.npz", outputs=outputs, labels=np.array([0, 1, 2]))
+    with pytest.raises(DataError, match="input sha256 missing"):
+        compare.run(**paths)
+    _outputs(tmp_path / "onnx.npz", outputs * 2, [0, 1, 2])
+    record = compare.run(**paths)
+    assert record.status == "ok" and record.metrics["disagreement"] == 0.0
+    assert record.metrics["max_abs_error_logit"] == 1.0 and record.inputs_sha256 == "a" * 64
+
+
+def test_compare_counts_nonfinite_outputs(tmp_path: Path) -> None:
+    original = np.array([[0.0, 5.0], [3.0, 1.0], [2.0, 0.0]], dtype=np.float32)
+    converted = original.copy()
+    converted[1] = [np.nan, np.nan]  # e.g. an FP16 overflow: argmax would call it class 0
+    _outputs(tmp_path / "original.npz", original, [1, 0, 0])
+    _outputs(tmp_path / "onnx.npz", converted, [1, 0, 0])
+    prediction("onnx", 0, 1.0).dump(tmp_path / "onnx.json")
     record = compare.run(
         original=tmp_path / "original.npz", converted=tmp_path / "onnx.npz",
         converted_record=tmp_path / "onnx.json", out=tmp_path / "m.json",
     )  # fmt: skip
-    assert record.status == "ok" and record.metrics["disagreement"] == 0.0
-    assert record.metrics["max_abs_error"] == 1.0
-    assert ComparisonRecord.load(tmp_path / "m.json").flat()["max_abs_error"] == 1.0
+    assert record.metrics["nonfinite_samples"] == 1
+    assert record.metrics["disagreement"] == pytest.approx(1 / 3)
+    assert record.metrics["abs_error_logit"] == 0.0  # over the two finite samples
+    assert ComparisonRecord.load(tmp_path / "m.json").flat()["nonfinite_samples"] == 1
 
 
 def test_predict_does_not_run_after_a_failed_conversion(tmp_path: Path, prepared: Path) -> None:
@@ -157,8 +183,13 @@ def test_predict_runs_the_original(tmp_path: Path, prepared: Path) -> None:
         outputs_out=tmp_path / "o.npz", record_out=tmp_path / "o.json",
     )  # fmt: skip
     assert record.status == "ok" and record.runtime == "torch" and record.n_eval == 8
-    assert len(record.inference_seconds) == 5 and record.load_seconds > 0
-    assert np.load(tmp_path / "o.npz")["outputs"].shape == (8, 10)
+    assert len(record.inference_seconds) == 5 and len(record.load_seconds) == 5
+    assert record.load_median is not None and record.load_median > 0
+    assert record.thread_counts["torch_intra_op"] == 1 and record.nonfinite_samples == 0
+    assert record.provenance.host["cpu"] and record.inputs_sha256
+    with np.load(tmp_path / "o.npz") as saved:
+        assert saved["outputs"].shape == (8, 10)
+        assert str(saved["inputs_sha256"]) == record.inputs_sha256
 
 
 def test_run_timed_warms_up_then_times_each_repeat() -> None:

@@ -31,11 +31,39 @@ def test_published_relative_error_at_zero() -> None:
     assert math.isinf(metrics.relative_error_published(y_o, np.array([[1e-9, 1.0]])))  # explodes
 
 
-def test_companion_relative_error_is_finite_at_zero() -> None:
-    y_o = np.array([[0.0, 2.0]])
-    value = metrics.relative_error_eps(y_o, np.array([[1e-9, 2.0]]))
-    assert_allclose(value, (1e-9 / metrics.EPS + 0.0) / 2)
-    assert math.isfinite(value)
+def test_scale_aware_relative_error_ignores_a_single_near_zero_output() -> None:
+    y_o = np.array([[1e-9, 2.0]])
+    y_c = np.array([[2e-9, 2.0]])
+    # elementwise, the near-zero output alone gives 100 %; per sample it is 1e-9 / 2
+    assert_allclose(metrics.relative_error_published(y_o, y_c), 0.5)
+    assert_allclose(metrics.relative_error_norm(y_o, y_c), 1e-9 / np.hypot(1e-9, 2.0))
+    zeros = np.zeros((1, 2))
+    assert metrics.relative_error_norm(zeros, zeros) == 0.0
+    assert math.isinf(metrics.relative_error_norm(zeros, zeros + 1))
+
+
+def test_errors_are_reported_in_probability_and_logit_space() -> None:
+    row = metrics.compare_outputs(Y_O, Y_C)
+    assert_allclose(row["abs_error_logit"], metrics.absolute_error(Y_O, Y_C))
+    p_o, p_c = metrics.softmax(Y_O), metrics.softmax(Y_C)
+    assert_allclose(p_o.sum(axis=1), 1.0)
+    assert_allclose(row["abs_error_prob"], metrics.absolute_error(p_o, p_c))
+    assert row["abs_error_prob"] < row["abs_error_logit"]
+    assert {f"{e}_{s}" for e in metrics.ERRORS for s in metrics.SPACES} <= set(row)
+
+
+def test_softmax_does_not_overflow() -> None:
+    assert_allclose(metrics.softmax(np.array([[1000.0, 0.0]])), [[1.0, 0.0]])
+
+
+def test_nonfinite_outputs_have_no_label() -> None:
+    outputs = np.array([[np.nan, 0.0, 0.0], [0.0, np.inf, 0.0], [0.0, 0.0, 1.0]])
+    # argmax would call the NaN row class 0 and count it correct
+    assert list(metrics.labels(outputs)) == [-1, -1, 2]
+    assert metrics.accuracy(outputs, np.array([0, 1, 2])) == pytest.approx(1 / 3)
+    row = metrics.compare_outputs(np.eye(3), outputs)
+    assert row["nonfinite_samples"] == 2 and row["disagreement"] == pytest.approx(2 / 3)
+    assert row["abs_error_logit"] == 0.0
 
 
 def test_normalised_max_error() -> None:
@@ -56,6 +84,7 @@ def test_disagreement_and_accuracy() -> None:
 def test_identical_outputs_have_no_error() -> None:
     row = metrics.compare_outputs(Y_O, Y_O.copy())
     assert all(value == 0.0 for value in row.values())
+    assert len(row) == 2 + len(metrics.ERRORS) * len(metrics.SPACES)
 
 
 def test_shape_mismatch_is_an_error() -> None:

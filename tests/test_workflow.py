@@ -97,7 +97,7 @@ def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
     assert set(coreml["status"]) == {"not_run"} and coreml["reason"].str.contains("macOS").all()
     onnx = comparisons[comparisons["format"] == "onnx"]
     assert (onnx["status"] == "ok").all()
-    assert (onnx["abs_error"] < 1e-4).all() and (onnx["disagreement"] <= 0.02).all()
+    assert (onnx["abs_error_logit"] < 1e-4).all() and (onnx["disagreement"] <= 0.02).all()
     assert set(conversions["status"]) == {"ok"}
     weights = pd.read_csv(tables / "coreml_weights.csv")
     assert set(weights["format"]) == {"coreml-fp32", "coreml-fp16"} and "seed" in weights

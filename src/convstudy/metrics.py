@@ -1,20 +1,46 @@
 """RQ1 metrics between the last-layer outputs of an original (y_o) and a converted (y_c) model.
 
-All outputs here are logits (the models have no softmax layer). Errors are averaged over
-output elements, then over samples, as in the published study.
+The models end in a linear layer, so their raw outputs are logits. The published study
+measured the outputs as shipped, softmax probabilities for these classifiers; every error
+metric is therefore computed in both spaces, named by its space (``abs_error_prob``,
+``abs_error_logit``), with the softmax applied identically to both models' outputs in
+float64. Errors are averaged over output elements, then over samples, as published.
+
+A sample whose outputs contain NaN or infinity (e.g. an FP16 overflow) has no label and no
+error: it is counted (``nonfinite_samples``), it counts as wrong for accuracy and as a
+disagreement, and the error means run over the other samples only.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: Floor of the companion relative error's denominator.
-EPS = 1e-6
+#: The spaces every error metric is computed in.
+SPACES = ("prob", "logit")
+#: Error metrics computed in each space (column = f"{name}_{space}").
+ERRORS = ("abs_error", "max_abs_error", "rel_error_published", "rel_error_norm", "norm_max_error")
 
 
-def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
-    """Share of samples whose top-1 output is the label."""
-    return float(np.mean(outputs.argmax(axis=1) == labels))
+def finite_rows(outputs: np.ndarray) -> np.ndarray:
+    """Per sample: True where every output is finite."""
+    return np.asarray(np.isfinite(outputs).all(axis=1))
+
+
+def labels(outputs: np.ndarray) -> np.ndarray:
+    """Top-1 label per sample; -1 for a sample with a non-finite output (never argmax's 0)."""
+    return np.where(finite_rows(outputs), np.nan_to_num(outputs).argmax(axis=1), -1)
+
+
+def accuracy(outputs: np.ndarray, truth: np.ndarray) -> float:
+    """Share of samples whose top-1 output is the label (non-finite outputs are wrong)."""
+    return float(np.mean(labels(outputs) == truth))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64 (shifted by the row maximum, so it never overflows)."""
+    z = logits.astype(np.float64)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return np.asarray(z / z.sum(axis=1, keepdims=True))
 
 
 def absolute_error(y_o: np.ndarray, y_c: np.ndarray) -> float:
@@ -27,50 +53,73 @@ def max_absolute_error(y_o: np.ndarray, y_c: np.ndarray) -> float:
     return float(np.max(np.abs(y_c - y_o)))
 
 
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den where 0 / 0 is 0 and x / 0 is infinite."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.where(num == 0, 0.0, num / den))
+
+
 def relative_error_published(y_o: np.ndarray, y_c: np.ndarray) -> float:
-    """The published definition: mean of |y_c - y_o| / |y_o|.
+    """The published definition: mean of |y_c - y_o| / |y_o| over elements, then samples.
 
     Ill-defined where y_o is 0: such an element contributes 0 when y_c equals it too, and
-    makes the result infinite otherwise. Near zero it explodes (a published value is 5.2e+05).
+    makes the result infinite otherwise. Near zero it explodes: on logits one element whose
+    original value is close to 0 dominates a whole cell.
     """
-    diff, denom = np.abs(y_c - y_o), np.abs(y_o)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(diff == 0, 0.0, diff / denom)
-    return float(np.mean(ratio, axis=1).mean())
+    return float(np.mean(_ratio(np.abs(y_c - y_o), np.abs(y_o)), axis=1).mean())
 
 
-def relative_error_eps(y_o: np.ndarray, y_c: np.ndarray, eps: float = EPS) -> float:
-    """Companion of the published error: mean of |y_c - y_o| / (|y_o| + eps); always finite."""
-    return float(np.mean(np.abs(y_c - y_o) / (np.abs(y_o) + eps), axis=1).mean())
+def relative_error_norm(y_o: np.ndarray, y_c: np.ndarray) -> float:
+    """Scale-aware relative error: mean over samples of ||y_c - y_o||_2 / ||y_o||_2.
+
+    One sample's error is measured against that sample's output scale, so a single
+    near-zero element cannot dominate; infinite only when a sample's outputs are all 0
+    and the converted ones are not.
+    """
+    num = np.linalg.norm(y_c - y_o, axis=1)
+    return float(_ratio(num, np.linalg.norm(y_o, axis=1)).mean())
 
 
 def normalised_max_error(y_o: np.ndarray, y_c: np.ndarray) -> float:
-    """Well-defined scale-free error: mean over samples of max|y_c - y_o| / max|y_o|.
-
-    Zero when the outputs agree; a sample whose original outputs are all zero counts as
-    0 if the converted ones are too, else as infinite.
-    """
+    """Mean over samples of max|y_c - y_o| / max|y_o| (0 / 0 is 0, x / 0 infinite)."""
     num, den = np.max(np.abs(y_c - y_o), axis=1), np.max(np.abs(y_o), axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(num == 0, 0.0, num / den)
-    return float(ratio.mean())
+    return float(_ratio(num, den).mean())
 
 
 def disagreement(y_o: np.ndarray, y_c: np.ndarray) -> float:
-    """Share of samples whose top-1 label differs between original and converted model."""
-    return float(np.mean(y_o.argmax(axis=1) != y_c.argmax(axis=1)))
+    """Share of samples whose top-1 label differs (a non-finite sample has no label, so it
+    disagrees)."""
+    return float(np.mean(labels(y_o) != labels(y_c)))
+
+
+_ERROR_FUNCTIONS = {
+    "abs_error": absolute_error,
+    "max_abs_error": max_absolute_error,
+    "rel_error_published": relative_error_published,
+    "rel_error_norm": relative_error_norm,
+    "norm_max_error": normalised_max_error,
+}
 
 
 def compare_outputs(y_o: np.ndarray, y_c: np.ndarray) -> dict[str, float]:
-    """Every RQ1 comparison metric, by column name."""
+    """Every RQ1 comparison metric, by column name.
+
+    Columns: ``disagreement``, ``nonfinite_samples`` (samples with a NaN or infinite output
+    in either model), and each of :data:`ERRORS` in each of :data:`SPACES` over the finite
+    samples (NaN when no sample is finite).
+    """
     if y_o.shape != y_c.shape:
         raise ValueError(f"output shapes differ: original {y_o.shape}, converted {y_c.shape}")
     y_o, y_c = y_o.astype(np.float64), y_c.astype(np.float64)
-    return {
-        "abs_error": absolute_error(y_o, y_c),
-        "max_abs_error": max_absolute_error(y_o, y_c),
-        "rel_error_published": relative_error_published(y_o, y_c),
-        "rel_error_eps": relative_error_eps(y_o, y_c),
-        "norm_max_error": normalised_max_error(y_o, y_c),
+    finite = finite_rows(y_o) & finite_rows(y_c)
+    row: dict[str, float] = {
         "disagreement": disagreement(y_o, y_c),
+        "nonfinite_samples": float(np.sum(~finite)),
     }
+    spaces = {"logit": (y_o[finite], y_c[finite])}
+    spaces["prob"] = (softmax(spaces["logit"][0]), softmax(spaces["logit"][1]))
+    for space in SPACES:
+        a, b = spaces[space]
+        for name in ERRORS:
+            row[f"{name}_{space}"] = _ERROR_FUNCTIONS[name](a, b) if len(a) else float("nan")
+    return row

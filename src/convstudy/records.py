@@ -179,9 +179,16 @@ class PredictionRecord(Record):
     runtime_version: str
     n_eval: int
     batch_size: int
+    inputs_sha256: str = ""
     size_bytes: int | None = None
+    weights_bytes: int | None = None
     accuracy: float | None = None
-    load_seconds: float | None = None
+    nonfinite_samples: int | None = None
+    load_seconds: list[float] = field(default_factory=list)
+    load_median: float | None = None
+    load_iqr: float | None = None
+    thread_counts: dict[str, int] = field(default_factory=dict)
+    runtime_settings: dict[str, Any] = field(default_factory=dict)
     inference_seconds: list[float] = field(default_factory=list)
     inference_median: float | None = None
     inference_iqr: float | None = None
@@ -197,6 +204,7 @@ class ComparisonRecord(Record):
 
     format: str
     n_eval: int
+    inputs_sha256: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
 
     def flat(self) -> dict[str, Any]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 def run_timed(
@@ -36,6 +39,24 @@ def run_timed(
         outputs = one_pass()
         times.append(time.perf_counter() - tic)
     return outputs, times
+
+
+def load_timed(load: Callable[[], T], *, warmup: int, repeats: int) -> tuple[T, list[float]]:
+    """The last of ``repeats`` timed calls of ``load``, and the seconds of each.
+
+    At least one untimed call comes first (``max(warmup, 1)``): it pays for importing the
+    runtime and its first-use initialisation, which are not part of loading a model.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    for _ in range(max(warmup, 1)):
+        loaded = load()
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        loaded = load()
+        times.append(time.perf_counter() - tic)
+    return loaded, times
 
 
 def summary(times: list[float]) -> dict[str, float]:

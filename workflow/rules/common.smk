@@ -118,10 +118,23 @@ def hop_settings(wildcards):
 
 
 def evaluation_params(wildcards):
+    """What a prediction job depends on: the timing settings, the evaluation set size and
+    its runtime's own settings (``evaluation.<runtime>``), nothing else."""
+    evaluation = config["evaluation"]
+    runtime = registry.target_runtime(wildcards.framework, wildcards.target).name
     return {
-        **config["evaluation"],
+        **{key: evaluation[key] for key in ("batch_size", "warmup", "repeats")},
         "n_test": config["training"][wildcards.model]["subset"]["test"],
+        "runtime": evaluation.get("runtimes", {}).get(runtime, {}),
     }
+
+
+def predict_threads():
+    """A prediction job times what it runs, so by default it holds every core Snakemake
+    was given (nothing else runs beside it); its libraries use ``threads.predict``."""
+    if config["evaluation"]["exclusive"]:
+        return max(workflow.cores, config["threads"]["predict"])
+    return config["threads"]["predict"]
 
 
 def runtime_versions(wildcards):

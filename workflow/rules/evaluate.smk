@@ -11,11 +11,12 @@ rule predict:
         f"benchmarks/predict/{CELL}/{{target}}.tsv"
     conda:
         cs_workflow.predict_env
-    threads: config["threads"]["predict"]
+    threads: predict_threads()
     resources:
         **rule_resources("predict"),
     params:
         evaluation=evaluation_params,
+        library_threads=config["threads"]["predict"],
         versions=runtime_versions,
     script:
         "../scripts/predict.py"

@@ -19,7 +19,7 @@ with job_log(snakemake):
         source=snakemake.input.source,
         data_path=snakemake.input.data,
         evaluation=snakemake.params.evaluation,
-        threads=snakemake.threads,
+        threads=snakemake.params.library_threads,
         outputs_out=snakemake.output.outputs,
         record_out=snakemake.output.record,
     )

@@ -1,15 +1,17 @@
 """Rule ``predict``: run one model (the original, or a route's converted model) on the
 evaluation set.
 
-Writes the raw last-layer outputs (logits) and a record with accuracy, load time and
-inference time. A cell whose runtime cannot run here, or whose conversion failed, is
+Writes the raw last-layer outputs (logits) with the hash of the inputs they came from, and
+a record with accuracy, non-finite outputs, load time and inference time (each repeated:
+warm-up, then median and IQR of the repeats), the thread counts read back from the runtime
+and the host's CPU. A cell whose runtime cannot run here, or whose conversion failed, is
 written as ``"status": "not_run"`` with the reason.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import time
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -17,15 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from convstudy import registry, runtimes
+from convstudy import metrics, registry, runtimes
 from convstudy.data import load_prepared, subset
 from convstudy.jobs.convert import upstream_failure
 from convstudy.provenance import Provenance
 from convstudy.records import PredictionRecord
-from convstudy.sizes import size_bytes
+from convstudy.sizes import size_bytes, weights_bytes
 from convstudy.spec import ModelSpec
 from convstudy.threads import limit_threads
-from convstudy.timing import run_timed, summary
+from convstudy.timing import load_timed, run_timed, summary
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,15 @@ def _version(distribution: str) -> str:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return "absent"
+
+
+def inputs_hash(x: np.ndarray, labels: np.ndarray) -> str:
+    """sha256 of the evaluation inputs (framework-neutral form) and labels."""
+    digest = hashlib.sha256()
+    for array in (x, labels):
+        digest.update(str((array.dtype.str, array.shape)).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def run(
@@ -55,6 +66,8 @@ def run(
     runtime = registry.target_runtime(framework, target)
     arrays = subset(load_prepared(data_path), None, None, evaluation["n_test"])
     labels = arrays["y_test"].astype(np.int64)
+    digest = inputs_hash(arrays["x_test"], labels)
+    settings = dict(evaluation.get("runtime", {}))
     record = PredictionRecord(
         model=model,
         framework=framework,
@@ -64,6 +77,8 @@ def run(
         runtime_version=_version(runtime.packages[0]),
         n_eval=len(labels),
         batch_size=evaluation["batch_size"],
+        inputs_sha256=digest,
+        runtime_settings=settings,
         provenance=Provenance.of_job(threads=threads, params=dict(evaluation)),
     )
     outputs = np.empty((0,), dtype=np.float32)
@@ -72,13 +87,17 @@ def run(
         record.skip(f"not converted: {failed}")
     else:
         spec = ModelSpec.load(source)
-        record.size_bytes = size_bytes(source / registry.fmt(spec.format).artifact)
+        artifact = source / registry.fmt(spec.format).artifact
+        record.size_bytes = size_bytes(artifact)
+        record.weights_bytes = weights_bytes(artifact)
         limit_threads(threads, spec.format if spec.format in registry.FRAMEWORKS else None)
         x = spec.layout.prepare(arrays["x_test"])
         try:
-            tic = time.perf_counter()
-            predict = runtimes.load(source, threads=threads, spec=spec)
-            load_seconds = time.perf_counter() - tic
+            predict, load_times = load_timed(
+                lambda: runtimes.load(source, threads=threads, spec=spec, settings=settings),
+                warmup=evaluation["warmup"],
+                repeats=evaluation["repeats"],
+            )
         except runtimes.NotRunnable as reason:
             record.skip(str(reason))
         else:
@@ -90,9 +109,13 @@ def run(
                 repeats=evaluation["repeats"],
             )
             outputs = outputs.astype(np.float32)
-            stats = summary(times)
-            record.accuracy = float(np.mean(outputs.argmax(axis=1) == labels))
-            record.load_seconds = load_seconds
+            stats, load_stats = summary(times), summary(load_times)
+            record.accuracy = metrics.accuracy(outputs, labels)
+            record.nonfinite_samples = int(np.sum(~metrics.finite_rows(outputs)))
+            record.load_seconds = load_times
+            record.load_median = load_stats["median"]
+            record.load_iqr = load_stats["iqr"]
+            record.thread_counts = runtimes.thread_counts(spec, predict)
             record.inference_seconds = times
             record.inference_median = stats["median"]
             record.inference_iqr = stats["iqr"]
@@ -100,12 +123,15 @@ def run(
             record.inference_max = stats["max"]
     if record.status == "ok":
         logger.info(
-            "%s/%s seed %d %s: accuracy %.4f, inference median %.3f s over %d samples",
+            "%s/%s seed %d %s: accuracy %.4f, %d non-finite, load median %.3f s, "
+            "inference median %.3f s over %d samples",
             model,
             framework,
             seed,
             target,
             record.accuracy,
+            record.nonfinite_samples,
+            record.load_median,
             record.inference_median,
             len(labels),
         )
@@ -113,6 +139,6 @@ def run(
         logger.warning(
             "%s/%s seed %d %s not run: %s", model, framework, seed, target, record.reason
         )
-    np.savez(outputs_out, outputs=outputs, labels=labels)
+    np.savez(outputs_out, outputs=outputs, labels=labels, inputs_sha256=np.array(digest))
     record.dump(record_out)
     return record

@@ -65,28 +65,44 @@ def table1_accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
     return _wide(summarise(frame, KEYS + ["column"], {"accuracy": ".4f"}), "accuracy")
 
 
+#: Table II's error columns: the published space (probabilities) first, then logits.
+TABLE2_ERRORS = (
+    "abs_error_prob",
+    "rel_error_published_prob",
+    "rel_error_norm_prob",
+    "abs_error_logit",
+    "max_abs_error_logit",
+    "rel_error_published_logit",
+    "rel_error_norm_logit",
+)
+
+
 def table2_errors(comparisons: pd.DataFrame) -> pd.DataFrame:
-    """Output errors and label disagreement of each conversion."""
+    """Output errors (on softmax probabilities and on logits), label disagreement and the
+    number of samples with a non-finite output, per conversion."""
     return summarise(
         comparisons,
         KEYS + ["format"],
         {
-            "abs_error": ".2e",
-            "max_abs_error": ".2e",
-            "rel_error_published": ".2e",
-            "rel_error_eps": ".2e",
-            "norm_max_error": ".2e",
+            **{name: ".2e" for name in TABLE2_ERRORS},
             "disagreement": ".4f",
+            "nonfinite_samples": ".0f",
         },
     )
 
 
 def table3_time(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Load time and inference time over the evaluation set (median of repeats), seconds."""
+    """Load time and inference time over the evaluation set (median and IQR of the
+    repeats), seconds."""
     table = summarise(
         predictions,
         KEYS + ["target"],
-        {"load_seconds": ".3f", "inference_median": ".3f", "inference_iqr": ".3f"},
+        {
+            "load_median": ".3f",
+            "load_iqr": ".3f",
+            "inference_median": ".3f",
+            "inference_iqr": ".3f",
+        },
     )
     table.insert(
         len(KEYS) + 1,
@@ -97,10 +113,15 @@ def table3_time(predictions: pd.DataFrame) -> pd.DataFrame:
 
 
 def table4_size(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Size on disk (MB) of the original and converted models."""
+    """Size on disk (MB) of the original and converted models: the file as saved, and its
+    stored weights only (``<format> weights``)."""
     frame = predictions.assign(
         size_mb=predictions["size_bytes"] / 1e6,
+        weights_mb=predictions.get("weights_bytes", pd.Series(index=predictions.index)) / 1e6,
         column=predictions["target"].map(target_column),
         status="ok",
     )
-    return _wide(summarise(frame, KEYS + ["column"], {"size_mb": ".3f"}), "size_mb")
+    table = summarise(frame, KEYS + ["column"], {"size_mb": ".3f", "weights_mb": ".3f"})
+    files = _wide(table, "size_mb")
+    weights = _wide(table, "weights_mb").set_index(KEYS).add_suffix(" weights").reset_index()
+    return files.merge(weights, on=KEYS, sort=False)

@@ -12,4 +12,11 @@ from convstudy.spec import ModelSpec
 def load(artifact: Path, spec: ModelSpec, *, threads: int) -> Predict:
     """Load the model with its framework adapter; return its inference function."""
     framework = adapter(spec.format)
-    return framework.predictor(framework.load(artifact, spec))
+    predict = framework.predictor(framework.load(artifact, spec))
+    predict.framework = spec.format  # type: ignore[attr-defined]
+    return predict
+
+
+def thread_counts(predict: Predict) -> dict[str, int]:
+    """The framework's thread counts now."""
+    return adapter(predict.framework).thread_counts()  # type: ignore[attr-defined]

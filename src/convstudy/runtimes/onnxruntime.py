@@ -23,4 +23,14 @@ def load(artifact: Path, spec: ModelSpec, *, threads: int) -> Predict:
     def predict(x: np.ndarray) -> np.ndarray:
         return np.asarray(session.run(None, {input_name: x})[0])
 
+    predict.session = session  # type: ignore[attr-defined]
     return predict
+
+
+def thread_counts(predict: Predict) -> dict[str, int]:
+    """The session's configured intra- and inter-op thread counts."""
+    options = predict.session.get_session_options()  # type: ignore[attr-defined]
+    return {
+        "ort_intra_op": options.intra_op_num_threads,
+        "ort_inter_op": options.inter_op_num_threads,
+    }
