@@ -90,7 +90,8 @@ def test_every_rule_runs_in_an_existing_env() -> None:
     assert used["onnxruntime"] == {"predict"}
     assert used["coreml"] == {"convert", "predict", "read_weights"}
     assert used["torch"] == used["keras"] == {"train", "convert", "predict"}
-    assert used["report"] == {"compare", "gather", "report"}
+    assert used["report"] == {"compare", "gather", "report", "ablation_init"}
+    assert used["transfer"] == {"train_matched"}
 
 
 def test_the_env_check_reads_the_rules_directives() -> None:

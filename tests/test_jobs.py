@@ -227,3 +227,24 @@ def test_spec_round_trip_and_layouts(tmp_path: Path) -> None:
     assert images.prepare(x).shape == (1, 1, 2, 3) and images.prepare(x).max() == 1.0
     with pytest.raises(DataError, match="spec.json: missing"):
         ModelSpec.load(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("model", ["lenet5", "gru"])
+def test_matched_initialisation_copies_pytorchs_initial_weights(tmp_path: Path, model: str) -> None:
+    from helpers import neutral_inputs
+
+    from convstudy import models
+    from convstudy.frameworks import adapter
+    from convstudy.jobs.train import matched_initial_weights
+
+    spec = ModelSpec.load(model_folder(tmp_path, model, "keras"))
+    build = {"input_shape": spec.input_shape, "num_classes": spec.num_classes, "arch": spec.arch}
+    keras_net = models.build(model, "keras", **build)
+    matched_initial_weights(keras_net, model, spec, seed=3)
+    adapter("torch").seed(3)
+    torch_net = models.build(model, "torch", **build)  # what the PyTorch cell of seed 3 starts from
+    x = neutral_inputs(model)
+    keras_out = adapter("keras").predictor(keras_net)(spec.layout.prepare(x))
+    torch_layout = models.input_layout(model, "torch")
+    torch_out = adapter("torch").predictor(torch_net)(torch_layout.prepare(x))
+    np.testing.assert_allclose(keras_out, torch_out, atol=1e-4)

@@ -26,10 +26,13 @@ def dry_run(
 def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     counts = dry_run(tmp_path, env={"CONVSTUDY_DATA_DIR": str(data_dir)})
     # 5 models x 2 frameworks x 2 seeds; 3 formats; original + 3 formats predicted; the
-    # weights of the 2 CoreML formats read back; one gather job per table.
+    # weights of the 2 CoreML formats read back; one gather job per table; the
+    # matched-initialisation ablation: LSTM and GRU in Keras from PyTorch's initial
+    # weights, both seeds, and its table.
     assert counts == {
         "prepare_dataset": 3, "train": 20, "convert": 60, "read_weights": 40, "predict": 80,
-        "compare": 60, "gather": 5, "report": 1, "all": 1,
+        "compare": 60, "gather": 5, "report": 1, "train_matched": 4, "ablation_init": 1,
+        "all": 1,
     }  # fmt: skip
 
 
@@ -72,6 +75,10 @@ def test_tiny_run_produces_every_table(tiny_run: Path) -> None:
         assert (report / f"{name}.md").read_text().count("\n") > 4
     assert (report / "figure2_training.png").read_bytes()[:4] == b"\x89PNG"
     assert (report / "figure2_training.svg").read_text().lstrip().startswith("<?xml")
+    # the ablation's Keras GRU started from the PyTorch GRU's initial weights
+    cells = pd.read_csv(report / "ablation_init_cells.csv")
+    assert list(cells["model"]) == ["gru"] and cells["keras_matched"].between(0, 1).all()
+    assert np.allclose(cells["gap_matched"], cells["torch"] - cells["keras_matched"])
 
 
 def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:

@@ -55,6 +55,12 @@ def _check_names(config: Mapping[str, Any]) -> None:
     for model in config["training"]:
         if model not in registry.MODELS:
             raise ConfigError(f"invalid config key 'training.{model}': unknown model")
+    for i, model in enumerate(config["ablation"]["matched_init"]["models"]):
+        if model not in config["training"]:
+            raise ConfigError(
+                f"invalid config key 'ablation.matched_init.models.{i}': {model!r} has no "
+                "'training' section"
+            )
     for model in config["models"]:
         if model not in config["training"]:
             raise ConfigError(

@@ -126,6 +126,7 @@ class TrainingRecord(Record):
     TABLE: ClassVar[str] = "training"
     FILE: ClassVar[str] = "train.json"
 
+    init: str = "own"
     dataset: str
     dataset_sha256: str
     dataset_exact: bool

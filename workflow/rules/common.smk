@@ -223,9 +223,22 @@ REPORT_TABLES = ["table1_accuracy", "table2_errors", "table3_time", "table4_size
 REPORT_FIGURES = ["figure2_training"]
 
 
+def ablation_cells(pattern):
+    """The cells of the matched-initialisation ablation, as ``pattern`` paths."""
+    matched = config["ablation"]["matched_init"]
+    seeds = matched["seeds"] if matched["seeds"] is not None else SEEDS
+    return expand(pattern, model=matched["models"], seed=seeds)
+
+
 def final_targets():
+    ablation = (
+        ["results/report/ablation_init.md"]
+        if config["ablation"]["matched_init"]["models"]
+        else []
+    )
     return (
         expand("results/tables/{table}.csv", table=RECORD_TYPES)
         + expand("results/report/{table}.md", table=REPORT_TABLES)
         + expand("results/report/{figure}.png", figure=REPORT_FIGURES)
+        + ablation
     )

@@ -62,3 +62,29 @@ rule report:
         **rule_resources("report"),
     script:
         "../scripts/report.py"
+
+
+rule ablation_init:
+    input:
+        torch=ablation_cells("results/models/{model}/torch/seed{seed}"),
+        keras_own=ablation_cells("results/models/{model}/keras/seed{seed}"),
+        keras_matched=ablation_cells(
+            "results/ablation/matched_init/{model}/keras/seed{seed}"
+        ),
+    output:
+        table=report(
+            "results/report/ablation_init.csv",
+            caption="../report/ablation_init.rst",
+            category="Ablations",
+            labels={"table": "matched initialisation"},
+        ),
+        markdown="results/report/ablation_init.md",
+        cells="results/report/ablation_init_cells.csv",
+    log:
+        "logs/ablation_init.log",
+    conda:
+        "../../envs/report.yaml"
+    resources:
+        **rule_resources("report"),
+    script:
+        "../scripts/ablation_init.py"

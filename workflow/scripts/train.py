@@ -19,4 +19,5 @@ with job_log(snakemake):
         hyper=snakemake.params.hyper,
         threads=snakemake.threads,
         out_dir=snakemake.output[0],
+        init=snakemake.params.get("init", "own"),
     )

@@ -1,6 +1,10 @@
-"""Rule ``train``: one seeded (model, framework, seed) cell with the shared hyperparameters.
+"""Rules ``train`` and ``train_matched``: one seeded (model, framework, seed) cell with the
+shared hyperparameters.
 
 Writes the model folder: the framework's artifact, ``spec.json`` and ``train.json``.
+``init="matched"`` (the matched-initialisation ablation) starts a Keras model from the
+initial weights the PyTorch model of the same seed starts from, instead of Keras' own
+initialisers.
 """
 
 from __future__ import annotations
@@ -44,6 +48,21 @@ def model_spec(
     )
 
 
+#: Initialisations: each framework's own initialisers, or PyTorch's (copied into Keras).
+INITS = ("own", "matched")
+
+
+def matched_initial_weights(net: Any, model: str, spec: ModelSpec, seed: int) -> None:
+    """Give the Keras model ``net`` the initial weights of the PyTorch model of ``seed``
+    (built exactly as the PyTorch ``train`` job of that seed builds it)."""
+    torch_fw = adapter("torch")
+    torch_fw.seed(seed)
+    source = models.build(
+        model, "torch", input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
+    )
+    models.torch_to_keras(source, net, model)
+
+
 def run(
     *,
     model: str,
@@ -53,8 +72,16 @@ def run(
     hyper: Mapping[str, Any],
     threads: int,
     out_dir: str | Path,
+    init: str = "own",
 ) -> TrainingRecord:
-    """Train one cell; write its model folder ``out_dir``; return its record."""
+    """Train one cell; write its model folder ``out_dir``; return its record.
+
+    Raises:
+        ValueError: ``init`` is not one of :data:`INITS`, or ``matched`` for a framework
+            other than Keras (weights are copied from PyTorch to Keras only).
+    """
+    if init not in INITS or (init == "matched" and framework != "keras"):
+        raise ValueError(f"init {init!r} for {framework}: expected 'own', or 'matched' for keras")
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -67,14 +94,18 @@ def run(
     net = models.build(
         model, framework, input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
     )
+    if init == "matched":
+        matched_initial_weights(net, model, spec, seed)
+        fw.seed(seed)  # the same framework state after the copy as an own-init cell
     n_params = fw.count_parameters(net)
     logger.info(
-        "%s/%s seed %d: %d parameters, %d training samples",
+        "%s/%s seed %d: %d parameters, %d training samples, %s initialisation",
         model,
         framework,
         seed,
         n_params,
         len(arrays["y_train"]),
+        init,
     )
     history = fit(
         fw,
@@ -91,6 +122,7 @@ def run(
         model=model,
         framework=framework,
         seed=seed,
+        init=init,
         dataset=spec.dataset,
         dataset_sha256=sha256_file(data_path),
         dataset_exact=dataset_provenance.get("exact", True),
