@@ -202,3 +202,24 @@ def test_a_job_needing_what_its_env_lacks_fails_and_says_so(tmp_path: Path) -> N
         "hidden from it: torch"
     ) in text
     assert "ModuleNotFoundError: No module named 'torch'" in text
+
+
+HIDDEN = """
+import sys
+from convstudy import envs
+if sys.argv[1] == "imported":
+    import onnx
+with envs.without({"onnx"}):
+    try:
+        import onnx.numpy_helper  # a submodule not imported yet
+        print("onnx.numpy_helper ok")
+    except ImportError as error:
+        print(f"refused: {error}")
+"""
+
+
+def test_hiding_spares_distributions_already_imported() -> None:
+    # coremltools finds torch in sys.modules and imports torch.distributed.fsdp: hiding
+    # torch then must not break that submodule import (it did, in read_weights).
+    assert run_python(HIDDEN, "imported") == ["onnx.numpy_helper ok"]
+    assert run_python(HIDDEN, "fresh") == ["refused: No module named 'onnx'"]

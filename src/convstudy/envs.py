@@ -198,11 +198,17 @@ class EnvImportGuard(ImportGuard):
 
 
 class HiddenDistributions(ImportGuard):
-    """The given distributions cannot be imported; everything else can."""
+    """The given distributions cannot be imported; everything else can.
+
+    A distribution whose package is already imported stays visible: a library that finds
+    ``torch`` in ``sys.modules`` goes on to import its submodules, which must not fail.
+    """
 
     def __init__(self, distributions: Iterable[str]) -> None:
         super().__init__()
-        self.denied = {canonical(name) for name in distributions}
+        imported = {module.partition(".")[0] for module in list(sys.modules)}
+        in_use = {dist for top in imported for dist in self.owners.get(top, ())}
+        self.denied = {canonical(name) for name in distributions} - in_use
 
     def shows(self, distribution: str) -> bool:
         """Whether ``distribution`` is not one of the hidden ones."""
@@ -211,8 +217,9 @@ class HiddenDistributions(ImportGuard):
 
 @contextlib.contextmanager
 def without(distributions: Iterable[str]) -> Iterator[None]:
-    """Run the body as if ``distributions`` were not installed (modules imported before
-    stay usable). For libraries that import every optional dependency they find."""
+    """Run the body as if ``distributions`` were not installed (those already imported
+    stay usable, submodules included). For libraries that import every optional
+    dependency they find."""
     guard = HiddenDistributions(distributions)
     guard.install()
     try:
