@@ -55,6 +55,12 @@ def _check_names(config: Mapping[str, Any]) -> None:
     for model in config["training"]:
         if model not in registry.MODELS:
             raise ConfigError(f"invalid config key 'training.{model}': unknown model")
+    for i, name in enumerate(config["robustness"]["attacks"]):
+        if name not in registry.ATTACKS:
+            raise ConfigError(
+                f"invalid config key 'robustness.attacks.{i}': {name!r} is not one of "
+                f"{', '.join(registry.ATTACKS)}"
+            )
     for i, model in enumerate(config["ablation"]["matched_init"]["models"]):
         if model not in config["training"]:
             raise ConfigError(

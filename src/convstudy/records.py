@@ -231,6 +231,50 @@ class WeightsRecord(Record):
         return [{**base, **tensor} for tensor in self.tensors]
 
 
+@dataclass(kw_only=True)
+class AttackRecord(Record):
+    """One attack on one original model (RQ3): the selection it ran on and what it did."""
+
+    TABLE: ClassVar[str] = "attacks"
+
+    attack: str
+    n: int
+    #: the targets whose predictions chose the inputs (all correct on every one of them),
+    #: and those that could not take part (not run here), with why
+    selected_by: list[str] = field(default_factory=list)
+    not_selecting: dict[str, str] = field(default_factory=dict)
+    original_accuracy: float | None = None
+    degenerate: bool = False
+    success_rate: float | None = None
+    median_l2: float | None = None
+    median_linf: float | None = None
+    queries_per_input: float | None = None
+    seconds: float | None = None
+    seconds_per_input: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class RobustnessRecord(Record):
+    """An attack's adversarial set replayed on a converted model against the original."""
+
+    TABLE: ClassVar[str] = "robustness"
+
+    attack: str
+    format: str
+    n: int
+    degenerate: bool = False
+    #: attack success rate on the original (S_o) and on the converted model (S_c)
+    success_original: float | None = None
+    success_converted: float | None = None
+    disagreement_adversarial: float | None = None
+    disagreement_clean: float | None = None
+    abs_error_adversarial_logit: float | None = None
+    abs_error_adversarial_prob: float | None = None
+    nonfinite_samples: int | None = None
+
+
 #: Every kind of record, by the table it is gathered into.
 RECORD_TYPES: dict[str, type[Record]] = {
     kind.TABLE: kind
@@ -240,6 +284,8 @@ RECORD_TYPES: dict[str, type[Record]] = {
         PredictionRecord,
         ComparisonRecord,
         WeightsRecord,
+        AttackRecord,
+        RobustnessRecord,
     )
 }
 

@@ -109,6 +109,21 @@ class Converter:
     hops: tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True)
+class Attack:
+    """An adversarial attack (RQ3): its module (:mod:`convstudy.attacks`), the kind of model
+    it attacks ("image" or "text"), its env, the pinned packages its results depend on and
+    the config key (under ``robustness``) of its settings."""
+
+    name: str
+    module: str
+    kind: str
+    env: str
+    packages: tuple[str, ...]
+    settings: str
+    label: str
+
+
 MODELS: dict[str, Model] = {
     m.name: m
     for m in (
@@ -218,6 +233,23 @@ CONVERTERS: dict[str, Converter] = {
 }
 
 
+ATTACKS: dict[str, Attack] = {
+    a.name: a
+    for a in (
+        Attack("fgsm", "convstudy.attacks.fgsm", "image", "attacks", ("foolbox",), "fgsm", "FGSM"),
+        Attack(
+            "boundary",
+            "convstudy.attacks.boundary",
+            "image",
+            "attacks",
+            ("foolbox",),
+            "boundary",
+            "Boundary",
+        ),
+    )
+}
+
+
 # ---- look-ups (each raises KeyError naming what is unknown)
 
 
@@ -258,6 +290,17 @@ def converter(source: str, target: str) -> Converter:
         if (source, target) in entry.hops:
             return entry
     raise KeyError(f"no converter from {source!r} to {target!r}")
+
+
+def attack(name: str) -> Attack:
+    """The registry entry of attack ``name``."""
+    entry: Attack = _get(ATTACKS, name, "attack")
+    return entry
+
+
+def attacks_for(model_name: str) -> list[str]:
+    """The attacks that apply to ``model_name`` (by its kind), in registry order."""
+    return [a.name for a in ATTACKS.values() if a.kind == model(model_name).kind]
 
 
 def module(path: str) -> ModuleType:

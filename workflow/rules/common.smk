@@ -57,6 +57,14 @@ COREML_ROUTES = sorted(
         if r.split("+")[-1].startswith("coreml")
     }
 )
+# RQ3: the attacks of each model (by its kind, among the configured ones) and the seeds
+# attacked.
+ROBUSTNESS = config["robustness"]
+ROBUST_SEEDS = [str(seed) for seed in ROBUSTNESS["seeds"]]
+ATTACKS_OF = {
+    model: [a for a in registry.attacks_for(model) if a in ROBUSTNESS["attacks"]]
+    for model in MODELS
+}
 # Written into every gathered row; only gather and report rerun when it changes.
 STUDY_CONFIG_HASH = cs_config.study_hash(config)
 
@@ -73,6 +81,7 @@ wildcard_constraints:
     target=_alternatives([registry.ORIGINAL, *HOPS]),
     dataset=_alternatives(DATASETS),
     table=_alternatives(RECORD_TYPES),
+    attack=_alternatives(registry.ATTACKS),
 
 
 # ---- paths
@@ -83,6 +92,12 @@ CONVERTED = f"results/converted/{CELL}/{{route}}"
 PREDICTION = f"results/predictions/{CELL}/{{target}}"
 COMPARISON = f"results/metrics/{CELL}/{{route}}.json"
 WEIGHTS = f"results/weights/{CELL}/{{route}}.json"
+ROBUST = f"results/robustness/{CELL}"
+SELECTION = f"{ROBUST}/selection.json"
+ADVERSARIAL = f"{ROBUST}/{{attack}}/adversarial.npz"
+ATTACKED = f"{ROBUST}/{{attack}}/attack.json"
+REPLAY = f"{ROBUST}/{{attack}}/replay/{{target}}.npz"
+ROBUSTNESS_RECORD = f"{ROBUST}/{{attack}}/{{route}}.json"
 
 
 def rule_resources(rule):
@@ -205,9 +220,54 @@ def targets_of(framework):
     return [registry.ORIGINAL, *ROUTES[framework]]
 
 
+def selection_predictions(wildcards):
+    """The RQ1 prediction files of every target of the cell (they choose the inputs)."""
+    return expand(
+        f"{PREDICTION}.npz", **wildcards, target=targets_of(wildcards.framework)
+    )
+
+
+def attack_settings(wildcards):
+    """The attack's settings; a per-dataset value (e.g. FGSM's epsilon) resolved."""
+    dataset = dataset_of(wildcards)
+    settings = ROBUSTNESS[registry.attack(wildcards.attack).settings]
+    return {
+        key: value[dataset] if isinstance(value, dict) else value
+        for key, value in settings.items()
+    }
+
+
+def attack_versions(wildcards):
+    return registry.pinned(registry.attack(wildcards.attack).packages, PINS)
+
+
+def _robust_cells(pattern, wildcard=None, values_of=None):
+    """``pattern`` for every attacked cell and attack (and ``wildcard`` over
+    ``values_of(framework)``)."""
+    return [
+        path
+        for model in MODELS
+        for framework in FRAMEWORKS
+        for seed in ROBUST_SEEDS
+        for attack in ATTACKS_OF[model]
+        for path in expand(
+            pattern,
+            model=model,
+            framework=framework,
+            seed=seed,
+            attack=attack,
+            **({wildcard: values_of(framework)} if wildcard else {}),
+        )
+    ]
+
+
 def gather_records(wildcards):
     """The records of the table being gathered, in a fixed order."""
     table = wildcards.table
+    if table == "attacks":
+        return _robust_cells(ATTACKED)
+    if table == "robustness":
+        return _robust_cells(ROBUSTNESS_RECORD, "route", lambda fw: ROUTES[fw])
     if table == "training":
         return _cells(TRAINED)
     if table == "conversions":
@@ -221,6 +281,12 @@ def gather_records(wildcards):
 
 REPORT_TABLES = ["table1_accuracy", "table2_errors", "table3_time", "table4_size"]
 REPORT_FIGURES = ["figure2_training"]
+ROBUSTNESS_TABLES = [
+    "table5_robustness_cnn",
+    "table6_robustness_rnn",
+    "table7_indicator",
+]
+ROBUSTNESS_FIGURES = ["figure3_attack_cnn", "figure4_attack_rnn"]
 
 
 def ablation_cells(pattern):
@@ -241,4 +307,11 @@ def final_targets():
         + expand("results/report/{table}.md", table=REPORT_TABLES)
         + expand("results/report/{figure}.png", figure=REPORT_FIGURES)
         + ablation
+        + (
+            expand(
+                "results/report/{table}.md", table=[*ROBUSTNESS_TABLES, "attack_cost"]
+            )
+            if any(ATTACKS_OF.values()) and ROBUST_SEEDS
+            else []
+        )
     )

@@ -88,3 +88,60 @@ rule ablation_init:
         **rule_resources("report"),
     script:
         "../scripts/ablation_init.py"
+
+
+rule report_robustness:
+    input:
+        attacks="results/tables/attacks.csv",
+        robustness="results/tables/robustness.csv",
+    output:
+        table5=report(
+            "results/report/table5_robustness_cnn.csv",
+            caption="../report/table5.rst",
+            category="Tables",
+            labels={"table": "V: CNN robustness"},
+        ),
+        table6=report(
+            "results/report/table6_robustness_rnn.csv",
+            caption="../report/table6.rst",
+            category="Tables",
+            labels={"table": "VI: RNN robustness"},
+        ),
+        table7=report(
+            "results/report/table7_indicator.csv",
+            caption="../report/table7.rst",
+            category="Tables",
+            labels={"table": "VII: robustness indicator"},
+        ),
+        cost=report(
+            "results/report/attack_cost.csv",
+            caption="../report/attack_cost.rst",
+            category="Tables",
+            labels={"table": "attack cost"},
+        ),
+        markdown=expand(
+            "results/report/{table}.md", table=[*ROBUSTNESS_TABLES, "attack_cost"]
+        ),
+        figure3=report(
+            "results/report/figure3_attack_cnn.png",
+            caption="../report/figure3.rst",
+            category="Figures",
+            labels={"figure": "3: CNN attack success"},
+        ),
+        figure4=report(
+            "results/report/figure4_attack_rnn.png",
+            caption="../report/figure4.rst",
+            category="Figures",
+            labels={"figure": "4: RNN attack success"},
+        ),
+        svg=expand("results/report/{figure}.svg", figure=ROBUSTNESS_FIGURES),
+    log:
+        "logs/report_robustness.log",
+    conda:
+        "../../envs/report.yaml"
+    resources:
+        **rule_resources("report"),
+    params:
+        part="robustness",
+    script:
+        "../scripts/report.py"

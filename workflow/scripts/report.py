@@ -13,5 +13,6 @@ with job_log(snakemake):
 
     report.run(
         tables=dict(snakemake.input.items()),
-        out_dir=Path(snakemake.output.figure_png).parent,
+        out_dir=Path(snakemake.output.markdown[0]).parent,
+        part=snakemake.params.get("part", "main"),
     )

@@ -58,6 +58,12 @@ class Adapter(Protocol):
     def trainer(self, model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]:
         """One-epoch and evaluation functions with the study's shared hyperparameters."""
 
+    def foolbox_model(self, model: Any, bounds: tuple[float, float]) -> Any:
+        """The model as a foolbox 3 model (inference mode) with input ``bounds``."""
+
+    def tensor(self, array: np.ndarray) -> Any:
+        """A numpy array as this framework's tensor (what foolbox takes)."""
+
 
 def adapter(name: str) -> Adapter:
     """The adapter of framework ``name``."""

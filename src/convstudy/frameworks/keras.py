@@ -150,3 +150,25 @@ def trainer(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]:
         return float(loss), float(acc)
 
     return epoch, evaluate
+
+
+def foolbox_model(model: Any, bounds: tuple[float, float]) -> Any:
+    """``fb.TensorFlowModel`` over one traced inference function for every batch size
+    (foolbox calls it with varying batches); the device is named, since the default probes
+    the deprecated ``tf.test.is_gpu_available``."""
+    import foolbox as fb
+    import tensorflow as tf
+
+    shape = tuple(model.inputs[0].shape[1:])
+    function = tf.function(
+        lambda x: model(x, training=False),
+        input_signature=[tf.TensorSpec((None, *shape), model.inputs[0].dtype)],
+    )
+    return fb.TensorFlowModel(function, bounds=bounds, device="/CPU:0")
+
+
+def tensor(array: np.ndarray) -> Any:
+    """A TensorFlow tensor of the array."""
+    import tensorflow as tf
+
+    return tf.convert_to_tensor(array)

@@ -145,3 +145,17 @@ def trainer(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]:
         return float(loss_fn(logits, target)), float((logits.argmax(1) == target).float().mean())
 
     return epoch, evaluate
+
+
+def foolbox_model(model: Any, bounds: tuple[float, float]) -> Any:
+    """``fb.PyTorchModel`` on the CPU, in eval mode."""
+    import foolbox as fb
+
+    return fb.PyTorchModel(model.eval(), bounds=bounds, device="cpu")
+
+
+def tensor(array: np.ndarray) -> Any:
+    """A CPU tensor sharing the array's data."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(array))

@@ -29,7 +29,9 @@ def run(
         n_eval=predicted.n_eval,
         provenance=predicted.provenance,
     )
-    if predicted.status != "ok":
+    if predicted.status == "error":  # the runtime refused the converted model
+        record.status, record.reason = "error", predicted.reason
+    elif predicted.status != "ok":
         record.skip(predicted.reason)
     else:
         with np.load(original) as o, np.load(converted) as c:

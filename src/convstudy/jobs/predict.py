@@ -98,9 +98,6 @@ def run(
                 warmup=evaluation["warmup"],
                 repeats=evaluation["repeats"],
             )
-        except runtimes.NotRunnable as reason:
-            record.skip(str(reason))
-        else:
             outputs, times = run_timed(
                 predict,
                 x,
@@ -108,6 +105,16 @@ def run(
                 warmup=evaluation["warmup"],
                 repeats=evaluation["repeats"],
             )
+        except runtimes.NotRunnable as reason:
+            record.skip(str(reason))
+        except Exception as error:
+            if target == registry.ORIGINAL:
+                raise  # the trained model in its own framework: a bug, not a finding
+            # the runtime refuses the converted model (invalid graph, unsupported op):
+            # a finding, recorded with the runtime's message
+            record.fail(error)
+            outputs = np.empty((0,), dtype=np.float32)
+        else:
             outputs = outputs.astype(np.float32)
             stats, load_stats = summary(times), summary(load_times)
             record.accuracy = metrics.accuracy(outputs, labels)
@@ -139,6 +146,10 @@ def run(
         logger.warning(
             "%s/%s seed %d %s not run: %s", model, framework, seed, target, record.reason
         )
-    np.savez(outputs_out, outputs=outputs, labels=labels, inputs_sha256=np.array(digest))
+    # text: each review's length in words (padding excluded), for the attack selection
+    words = (
+        {"words": np.count_nonzero(arrays["x_test"], axis=1)} if arrays["x_test"].ndim == 2 else {}
+    )
+    np.savez(outputs_out, outputs=outputs, labels=labels, inputs_sha256=np.array(digest), **words)
     record.dump(record_out)
     return record

@@ -7,6 +7,6 @@ from pathlib import Path
 from convstudy.report import write_report
 
 
-def run(*, tables: dict[str, str | Path], out_dir: str | Path) -> None:
-    """Write every report table and figure into ``out_dir``."""
-    write_report(tables, out_dir)
+def run(*, tables: dict[str, str | Path], out_dir: str | Path, part: str = "main") -> None:
+    """Write the report tables and figures of ``part`` into ``out_dir``."""
+    write_report(tables, out_dir, part=part)

@@ -8,6 +8,14 @@ from pathlib import Path
 import pandas as pd
 
 from convstudy.report.figures import figure2_training
+from convstudy.report.robustness import (
+    figure3_attack_cnn,
+    figure4_attack_rnn,
+    table5_robustness_cnn,
+    table6_robustness_rnn,
+    table7_indicator,
+    table_attack_cost,
+)
 from convstudy.report.tables import table1_accuracy, table2_errors, table3_time, table4_size
 
 logger = logging.getLogger(__name__)
@@ -29,6 +37,29 @@ TABLES = {
 }
 #: Each figure: its file stem, the gathered table it is drawn from, and how.
 FIGURES = {"figure2_training": ("training", figure2_training)}
+#: RQ3's tables and figures, written by the robustness report.
+ROBUSTNESS_TABLES = {
+    "table5_robustness_cnn": (
+        "Table V: CNNs under FGSM and Boundary, original vs converted (mean ± std over seeds)",
+        "robustness",
+        table5_robustness_cnn,
+    ),
+    "table6_robustness_rnn": (
+        "Table VI: RNNs under the genetic word-substitution attack, original vs converted",
+        "robustness",
+        table6_robustness_rnn,
+    ),
+    "table7_indicator": (
+        "Table VII: robustness indicator R (smaller is better)",
+        "robustness",
+        table7_indicator,
+    ),
+    "attack_cost": ("Attack cost on the original models", "attacks", table_attack_cost),
+}
+ROBUSTNESS_FIGURES = {
+    "figure3_attack_cnn": ("robustness", figure3_attack_cnn),
+    "figure4_attack_rnn": ("robustness", figure4_attack_rnn),
+}
 
 
 def write_table(table: pd.DataFrame, out_dir: Path, name: str, title: str) -> None:
@@ -38,12 +69,24 @@ def write_table(table: pd.DataFrame, out_dir: Path, name: str, title: str) -> No
     logger.info("wrote %s (%d rows)", name, len(table))
 
 
-def write_report(tables: dict[str, str | Path], out_dir: str | Path) -> None:
-    """Write every table and figure into ``out_dir`` from the gathered ``tables`` (by name)."""
+def write_report(tables: dict[str, str | Path], out_dir: str | Path, *, part: str = "main") -> None:
+    """Write the tables and figures of ``part`` ("main": Tables I-IV and Figure 2;
+    "robustness": RQ3's) into ``out_dir`` from the gathered ``tables`` (by name)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    frames = {name: pd.read_csv(path) for name, path in tables.items()}
-    for name, (title, source, make) in TABLES.items():
+    frames = {name: _read(path) for name, path in tables.items()}
+    table_set, figure_set = (
+        (TABLES, FIGURES) if part == "main" else (ROBUSTNESS_TABLES, ROBUSTNESS_FIGURES)
+    )
+    for name, (title, source, make) in table_set.items():
         write_table(make(frames[source]), out_dir, name, title)
-    for name, (source, draw) in FIGURES.items():
+    for name, (source, draw) in figure_set.items():
         draw(frames[source], out_dir / f"{name}.png", out_dir / f"{name}.svg")
+
+
+def _read(path: str | Path) -> pd.DataFrame:
+    """A gathered table; an empty file (no rows) as an empty frame."""
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()

@@ -1,0 +1,130 @@
+"""The Boundary attack (Brendel et al., 2018) with foolbox 3: decision-based, it needs only
+the model's labels. It starts from an input of another class and walks along the decision
+boundary towards the clean input, minimising the L2 perturbation.
+
+Starting points: foolbox's default search (blended uniform noise) fails on some inputs
+when a weak model's noise images all fall in the same class; instead each input starts
+from the nearest (L2) image of the given pool that the model labels differently, blended
+towards the input by a binary search (deterministic, and it cannot fail while the model
+predicts at least two classes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from convstudy.attacks import IMAGE_BOUNDS, Adversarial
+from convstudy.frameworks import adapter
+from convstudy.spec import ModelSpec
+
+
+def starting_points(
+    predict: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    pool: np.ndarray,
+    pool_labels: np.ndarray,
+    steps: int = 10,
+) -> tuple[np.ndarray, int]:
+    """Per input, the nearest pool image of another label, blended towards the input as
+    far as it stays misclassified; and the model rows the search used. Model layout.
+
+    Raises:
+        ValueError: for some input the model labels every pool image as its class (a
+            degenerate model); callers drop such inputs first (see :func:`has_start`).
+    """
+    flat_x, flat_p = x.reshape(len(x), -1), pool.reshape(len(pool), -1)
+    distance = (flat_x**2).sum(1)[:, None] + (flat_p**2).sum(1)[None, :] - 2 * flat_x @ flat_p.T
+    distance[pool_labels[None, :] == y[:, None]] = np.inf
+    if np.isinf(distance.min(axis=1)).any():
+        raise ValueError("the model labels every pool image as the input's class")
+    target = pool[distance.argmin(axis=1)]
+    lo, hi = np.zeros(len(x), np.float32), np.ones(len(x), np.float32)
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        blend = (1 - mid.reshape(shape)) * x + mid.reshape(shape) * target
+        flipped = predict(blend.astype(np.float32)).argmax(axis=1) != y
+        hi, lo = np.where(flipped, mid, hi), np.where(flipped, lo, mid)
+    start = (1 - hi.reshape(shape)) * x + hi.reshape(shape) * target
+    return start.astype(np.float32), steps * len(x)
+
+
+def attack(
+    model: Any,
+    spec: ModelSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    settings: Mapping[str, Any],
+    seed: int,
+    pool: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Adversarial:
+    """The Boundary attack with ``settings["steps"]``, ``spherical_step``, ``source_step``.
+
+    ``pool``: framework-neutral images and the model's labels for them, from which the
+    starting points are drawn (the evaluation images outside the attacked set).
+    """
+    import foolbox as fb
+
+    if pool is None:
+        raise ValueError("the Boundary attack needs a pool of images for its starting points")
+    fw = adapter(spec.format)
+    fw.seed(seed)
+    np.random.seed(seed)
+    predict = fw.predictor(model)
+    inputs = spec.layout.prepare(x)
+    # an input can start only if the model labels some pool image otherwise (a model
+    # that predicts one class everywhere leaves none): the others fail, counted
+    startable = np.array([bool(np.any(pool[1] != label)) for label in y], dtype=bool)
+    adversarial = inputs.copy()
+    queries, rows = 0, 0
+    if startable.any():
+        start, queries = starting_points(
+            predict, inputs[startable], y[startable], spec.layout.prepare(pool[0]), pool[1]
+        )
+        counter = _counting(fw.foolbox_model(model, IMAGE_BOUNDS))
+        attack = fb.attacks.BoundaryAttack(
+            steps=settings["steps"],
+            spherical_step=settings["spherical_step"],
+            source_step=settings["source_step"],
+        )
+        raw, _, _ = attack(
+            counter,
+            fw.tensor(inputs[startable]),
+            fw.tensor(y[startable].astype(np.int64)),
+            epsilons=None,
+            starting_points=fw.tensor(start),
+        )
+        adversarial[startable] = np.asarray(raw.numpy())
+        rows = counter.rows
+    success = predict(adversarial).argmax(axis=1) != y
+    facts = {
+        "steps": settings["steps"],
+        "bounds": list(IMAGE_BOUNDS),
+        "init": "nearest other-label pool image",
+        "no_starting_point": int((~startable).sum()),
+    }
+    return Adversarial(spec.layout.to_neutral(adversarial), success, queries + rows, facts)
+
+
+def _counting(inner: Any) -> Any:
+    """A foolbox model that counts the rows passing through it (the attack's queries)."""
+    import foolbox as fb
+
+    class Counting(fb.models.Model):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.rows = 0
+
+        @property
+        def bounds(self) -> Any:
+            return inner.bounds
+
+        def __call__(self, inputs: Any) -> Any:
+            self.rows += int(inputs.shape[0])
+            return inner(inputs)
+
+    return Counting()

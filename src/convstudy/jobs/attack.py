@@ -1,0 +1,96 @@
+"""Rule ``attack``: one attack on one original model, on its cell's selection (RQ3).
+
+Writes the adversarial set (framework-neutral inputs, see :mod:`convstudy.attacks`) and a
+record: success rate on the original, median L2 and L-infinity perturbation ([0, 1]
+pixel units; words changed for text), model queries and wall time per input.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from convstudy import attacks, frameworks, registry
+from convstudy.data import load_prepared, subset
+from convstudy.provenance import Provenance
+from convstudy.records import AttackRecord
+from convstudy.spec import ModelSpec
+from convstudy.threads import limit_threads
+
+logger = logging.getLogger(__name__)
+
+
+def run(
+    *,
+    model: str,
+    framework: str,
+    seed: int,
+    attack: str,
+    trained: str | Path,
+    selection: str | Path,
+    original_outputs: str | Path,
+    data_path: str | Path,
+    n_test: int,
+    settings: Mapping[str, Any],
+    threads: int,
+    adversarial_out: str | Path,
+    record_out: str | Path,
+) -> AttackRecord:
+    """Attack the trained model of folder ``trained`` on the selected inputs."""
+    chosen = json.loads(Path(selection).read_text())
+    indices = np.asarray(chosen["indices"], dtype=np.int64)
+    record = AttackRecord(
+        model=model, framework=framework, seed=seed, attack=attack, n=len(indices),
+        selected_by=chosen["selected_by"], not_selecting=chosen["not_selecting"],
+        original_accuracy=chosen["original_accuracy"], degenerate=chosen["degenerate"],
+        settings=dict(settings),
+        provenance=Provenance.of_job(threads=threads, params={"attack": attack, **settings}),
+    )  # fmt: skip
+    arrays = subset(load_prepared(data_path), None, None, n_test)
+    x, y = arrays["x_test"][indices], arrays["y_test"][indices].astype(np.int64)
+    limit_threads(threads, framework)
+    spec = ModelSpec.load(trained)
+    net = frameworks.load(Path(trained), spec)
+    module = cast(attacks.AttackModule, registry.module(registry.attack(attack).module))
+    extra: dict[str, Any] = {}
+    if "pool" in inspect.signature(module.attack).parameters:  # Boundary's starting points
+        rest = np.setdiff1d(np.arange(len(arrays["y_test"])), indices)
+        with np.load(original_outputs) as original:
+            extra["pool"] = (arrays["x_test"][rest], original["outputs"][rest].argmax(axis=1))
+    if "vocab" in inspect.signature(module.attack).parameters:
+        extra["vocab"] = spec.vocab
+    tic = time.perf_counter()
+    result = (
+        module.attack(net, spec, x, y, settings=settings, seed=seed, **extra)
+        if len(x)
+        else attacks.Adversarial(x, np.zeros(0, bool), 0)
+    )
+    seconds = time.perf_counter() - tic
+    attacks.save(adversarial_out, clean=x, labels=y, result=result, indices=indices)
+    if not len(x):
+        record.skip("no input is classified correctly by every model of the cell")
+    else:
+        record.success_rate = float(result.success.mean())
+        if x.ndim == 4:
+            l2, linf = attacks.perturbation(x, result.x)
+            if result.success.any():
+                record.median_l2 = float(np.median(l2[result.success]))
+                record.median_linf = float(np.median(linf[result.success]))
+        record.queries_per_input = result.queries / len(x)
+        record.seconds = seconds
+        record.seconds_per_input = seconds / len(x)
+        record.facts = result.facts
+        logger.info(
+            "%s on %s/%s seed %d: %d inputs, success %.3f, %.3f s and %.0f queries per input",
+            attack, model, framework, seed, len(x), record.success_rate,
+            record.seconds_per_input, record.queries_per_input,
+        )  # fmt: skip
+    record.dump(record_out)
+    return record

@@ -1,0 +1,84 @@
+# RQ3: adversarial robustness. Per attacked cell: one selection, one attack per attack of
+# the model's kind, one replay per target, one comparison per route.
+
+
+rule select:
+    input:
+        predictions=selection_predictions,
+    output:
+        SELECTION,
+    log:
+        f"logs/select/{CELL}.log",
+    conda:
+        "../../envs/report.yaml"
+    resources:
+        **rule_resources("select"),
+    params:
+        n=lambda w: ROBUSTNESS["n"][registry.model(w.model).kind],
+        floor=lambda w: ROBUSTNESS["floor"][dataset_of(w)],
+    script:
+        "../scripts/select.py"
+
+
+rule attack:
+    input:
+        trained=TRAINED,
+        selection=SELECTION,
+        original_outputs=f"results/predictions/{CELL}/original.npz",
+        data=prepared_npz,
+    output:
+        adversarial=ADVERSARIAL,
+        record=ATTACKED,
+    log:
+        f"logs/attack/{CELL}/{{attack}}.log",
+    benchmark:
+        f"benchmarks/attack/{CELL}/{{attack}}.tsv"
+    conda:
+        "../../envs/attacks.yaml"
+    threads: config["threads"]["attack"]
+    resources:
+        **rule_resources("attack"),
+    params:
+        settings=attack_settings,
+        versions=attack_versions,
+        n_test=lambda w: config["training"][w.model]["subset"]["test"],
+    script:
+        "../scripts/attack.py"
+
+
+rule replay:
+    input:
+        source=prediction_source,
+        adversarial=ADVERSARIAL,
+    output:
+        REPLAY,
+    log:
+        f"logs/replay/{CELL}/{{attack}}/{{target}}.log",
+    conda:
+        cs_workflow.predict_env
+    threads: config["threads"]["predict"]
+    resources:
+        **rule_resources("predict"),
+    params:
+        batch_size=config["evaluation"]["batch_size"],
+        versions=runtime_versions,
+    script:
+        "../scripts/replay.py"
+
+
+rule robustness:
+    input:
+        attack_record=ATTACKED,
+        adversarial=ADVERSARIAL,
+        original=f"{ROBUST}/{{attack}}/replay/original.npz",
+        converted=f"{ROBUST}/{{attack}}/replay/{{route}}.npz",
+    output:
+        ROBUSTNESS_RECORD,
+    log:
+        f"logs/robustness/{CELL}/{{attack}}/{{route}}.log",
+    conda:
+        "../../envs/report.yaml"
+    resources:
+        **rule_resources("robustness"),
+    script:
+        "../scripts/robustness.py"

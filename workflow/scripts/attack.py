@@ -1,0 +1,28 @@
+import sys
+from pathlib import Path
+
+# The package of this checkout, whichever environment (pip or --sdm conda) runs the job.
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
+
+from convstudy.scripting import job_log
+
+# The job is imported inside job_log, which may first restrict imports to what the job's
+# conda env provides (CONVSTUDY_CHECK_ENVS=1, see convstudy.envs).
+with job_log(snakemake):
+    from convstudy.jobs import attack
+
+    attack.run(
+        model=snakemake.wildcards.model,
+        framework=snakemake.wildcards.framework,
+        seed=int(snakemake.wildcards.seed),
+        attack=snakemake.wildcards.attack,
+        trained=snakemake.input.trained,
+        selection=snakemake.input.selection,
+        original_outputs=snakemake.input.original_outputs,
+        data_path=snakemake.input.data,
+        n_test=snakemake.params.n_test,
+        settings=snakemake.params.settings,
+        threads=snakemake.threads,
+        adversarial_out=snakemake.output.adversarial,
+        record_out=snakemake.output.record,
+    )
