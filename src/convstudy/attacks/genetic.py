@@ -291,7 +291,7 @@ def attack(
         import textattack.attack_results as results
 
         words, matrix = load_vectors(settings.get("embedding", GLOVE), vocab[2:])
-        embedding = build_embedding(words, matrix, RECIPE["max_candidates"])
+        embedding = build_embedding(words, matrix, int(RECIPE["max_candidates"]))
         predict = adapter(spec.format).predictor(model)
         wrapper = _wrapper(predict, spec)
         attacker = build_attack(
