@@ -67,12 +67,14 @@ class Framework:
 
 @dataclass(frozen=True)
 class Runtime:
-    """A way of running a format: its module (:mod:`convstudy.runtimes`) and env."""
+    """A way of running a format: its module (:mod:`convstudy.runtimes`), env, and the
+    operating systems (``platform.system()``) it exists on (empty: every one)."""
 
     name: str
     module: str
     env: str
     packages: tuple[str, ...]
+    platforms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,7 @@ RUNTIMES: dict[str, Runtime] = {
         Runtime("torch", "convstudy.runtimes.framework", "torch", ("torch",)),
         Runtime("keras", "convstudy.runtimes.framework", "keras", ("tensorflow-cpu", "keras")),
         Runtime("onnxruntime", "convstudy.runtimes.onnxruntime", "onnxruntime", ("onnxruntime",)),
-        Runtime("coreml", "convstudy.runtimes.coreml", "coreml", ("coremltools",)),
+        Runtime("coreml", "convstudy.runtimes.coreml", "coreml", ("coremltools",), ("Darwin",)),
     )
 }
 
@@ -373,6 +375,13 @@ def target_runtime(framework_name: str, target: str) -> Runtime:
     if target == ORIGINAL:
         return runtime(framework(framework_name).name)
     return runtime(fmt(route_formats(target)[-1]).runtime)
+
+
+def runs_here(entry: Runtime) -> bool:
+    """Whether runtime ``entry`` exists on this operating system."""
+    import platform
+
+    return not entry.platforms or platform.system() in entry.platforms
 
 
 def pinned(packages: tuple[str, ...], pins: Mapping[str, str]) -> dict[str, str]:

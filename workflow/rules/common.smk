@@ -144,10 +144,12 @@ def evaluation_params(wildcards):
     }
 
 
-def predict_threads():
+def predict_threads(wildcards):
     """A prediction job times what it runs, so by default it holds every core Snakemake
-    was given (nothing else runs beside it); its libraries use ``threads.predict``."""
-    if config["evaluation"]["exclusive"]:
+    was given (nothing else runs beside it); its libraries use ``threads.predict``. A job
+    whose runtime does not exist here (CoreML off macOS) times nothing and holds one."""
+    runtime = registry.target_runtime(wildcards.framework, wildcards.target)
+    if config["evaluation"]["exclusive"] and registry.runs_here(runtime):
         return max(workflow.cores, config["threads"]["predict"])
     return config["threads"]["predict"]
 

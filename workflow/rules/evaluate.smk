@@ -11,7 +11,7 @@ rule predict:
         f"benchmarks/predict/{CELL}/{{target}}.tsv"
     conda:
         cs_workflow.predict_env
-    threads: predict_threads()
+    threads: predict_threads
     resources:
         **rule_resources("predict"),
     params:
