@@ -25,13 +25,16 @@ def dry_run(
 
 def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     counts = dry_run(tmp_path, env={"CONVSTUDY_DATA_DIR": str(data_dir)})
-    # 5 models x 2 frameworks x 2 seeds; 3 formats; original + 3 formats predicted; the
+    # 5 models x 2 frameworks x 2 seeds; 4 formats; original + 4 formats predicted; the
     # weights of the 2 CoreML formats read back; one gather job per table; the
     # matched-initialisation ablation: LSTM and GRU in Keras from PyTorch's initial
     # weights, both seeds, and its table.
+    # RQ3 on seed 0: 6 image cells x (FGSM, Boundary) and 4 text cells x genetic, each
+    # replayed on 5 targets and compared on 4 routes.
     assert counts == {
-        "prepare_dataset": 3, "train": 20, "convert": 60, "read_weights": 40, "predict": 80,
-        "compare": 60, "gather": 5, "report": 1, "train_matched": 4, "ablation_init": 1,
+        "prepare_dataset": 3, "train": 20, "convert": 80, "read_weights": 40, "predict": 100,
+        "compare": 80, "gather": 7, "report": 1, "train_matched": 4, "ablation_init": 1,
+        "select": 10, "attack": 16, "replay": 80, "robustness": 64, "report_robustness": 1,
         "all": 1,
     }  # fmt: skip
 
@@ -48,7 +51,8 @@ def test_paper_grid_downloads_without_local_folder(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     counts = job_counts(done.stdout)
     assert counts["train"] == 100
-    assert counts["convert"] == 300
+    assert counts["convert"] == 400
+    assert counts["attack"] == 160 and counts["replay"] == 800  # every seed attacked
     assert counts["fetch_dataset"] == 3
 
 
@@ -75,6 +79,10 @@ def test_tiny_run_produces_every_table(tiny_run: Path) -> None:
         assert (report / f"{name}.md").read_text().count("\n") > 4
     assert (report / "figure2_training.png").read_bytes()[:4] == b"\x89PNG"
     assert (report / "figure2_training.svg").read_text().lstrip().startswith("<?xml")
+    for name in ("table5_robustness_cnn", "table6_robustness_rnn", "table7_indicator"):
+        assert (report / f"{name}.md").read_text().count("\n") > 3
+    for name in ("figure3_attack_cnn", "figure4_attack_rnn"):
+        assert (report / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     # the ablation's Keras GRU started from the PyTorch GRU's initial weights
     cells = pd.read_csv(report / "ablation_init_cells.csv")
     assert list(cells["model"]) == ["gru"] and cells["keras_matched"].between(0, 1).all()
@@ -86,7 +94,7 @@ def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
     predictions = pd.read_csv(tables / "predictions.csv")
     comparisons = pd.read_csv(tables / "comparisons.csv")
     conversions = pd.read_csv(tables / "conversions.csv")
-    assert len(predictions) == 2 * 2 * 4 and len(comparisons) == len(conversions) == 2 * 2 * 3
+    assert len(predictions) == 2 * 2 * 5 and len(comparisons) == len(conversions) == 2 * 2 * 4
     for frame in (predictions, comparisons, conversions):
         assert {
             "seed",
@@ -110,6 +118,33 @@ def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
     assert set(weights["format"]) == {"coreml-fp32", "coreml-fp16"} and "seed" in weights
     fp32 = weights[(weights["format"] == "coreml-fp32") & (weights["model"] == "lenet5")]
     assert fp32["match"].all() and np.allclose(fp32["max_abs_diff"], 0.0)
+
+
+def test_tiny_run_attacks_and_replays(tiny_run: Path) -> None:
+    tables = tiny_run / "results" / "tables"
+    attacked = pd.read_csv(tables / "attacks.csv").set_index(["model", "framework", "attack"])
+    assert set(attacked.index) == {
+        ("lenet5", fw, a) for fw in ("torch", "keras") for a in ("fgsm", "boundary")
+    } | {("gru", "torch", "genetic"), ("gru", "keras", "genetic")}
+    assert (attacked["status"] == "ok").all() and (attacked["n"] > 0).all()
+    fgsm = attacked.xs("fgsm", level="attack")
+    assert (fgsm["median_linf"].dropna() <= 0.1 + 1e-6).all()  # FGSM stays within epsilon
+    assert (attacked.xs("boundary", level="attack")["success_rate"] > 0.5).all()
+    assert attacked.xs("genetic", level="attack")["facts_counter_fitted"].eq(False).all()
+    robust = pd.read_csv(tables / "robustness.csv")
+    coreml = robust[robust["format"].str.startswith("coreml")]
+    assert set(coreml["status"]) == {"not_run"}  # reported, not dropped
+    onnx = robust[(robust["format"] == "onnx") & (robust["status"] == "ok")]
+    assert len(onnx) == 6  # every attack replayed on every ONNX model
+    # ONNX FP32 reproduces the originals on the adversarial inputs
+    assert (onnx["disagreement_adversarial"] <= 0.125).all()
+    # one selection per cell serves every attack: same clean inputs for FGSM and Boundary
+    cell = tiny_run / "results/robustness/lenet5/keras/seed0"
+    with (
+        np.load(cell / "fgsm/adversarial.npz") as a,
+        np.load(cell / "boundary/adversarial.npz") as b,
+    ):
+        assert np.array_equal(a["indices"], b["indices"]) and np.array_equal(a["clean"], b["clean"])
 
 
 def test_tiny_run_history_and_models(tiny_run: Path) -> None:
@@ -148,23 +183,35 @@ def test_nothing_to_rerun_after_tiny_run(tiny_run: Path) -> None:
 @pytest.mark.parametrize(
     ("package", "expected_convert", "expected_read"),
     [
-        ("tf2onnx", 2, 0),  # keras -> onnx
-        ("coremltools", 8, 8),  # every CoreML conversion and its weight read-back
-        ("onnxscript", 2, 0),  # torch -> onnx
+        # keras -> onnx, and the onnx -> onnx-fp16 hop after it, in the 2 Keras cells
+        ("tf2onnx", 4, 0, 2),
+        # every CoreML conversion and its weight read-back, in all 4 cells
+        ("coremltools", 8, 8, 4),
+        ("onnxscript", 4, 0, 2),  # torch -> onnx (dynamo) and the fp16 hop after it
     ],
 )
 def test_converter_version_change_reruns_only_its_conversions(
-    tiny_run: Path, tmp_path: Path, package: str, expected_convert: int, expected_read: int
-) -> None:
+    tiny_run: Path, tmp_path: Path, package: str, expected_convert: int, expected_read: int,
+    cells: int,
+) -> None:  # fmt: skip
     counts = _rerun_counts(tiny_run, tmp_path, package, "99.0")
     assert counts.pop("convert") == expected_convert
     assert counts.pop("read_weights", 0) == expected_read
-    # conversions, predictions and comparisons (and coreml_weights) are gathered anew.
+    # The changed conversions are predicted and compared anew; their cells' attack inputs
+    # are chosen anew from the new predictions, so the cells' attacks (LeNet-5: FGSM and
+    # Boundary; GRU: genetic), replays (5 targets) and comparisons (4 routes) rerun; the
+    # tables they feed are gathered anew (training's is not).
+    attacks = {2: 3, 4: 6}[cells]
     assert counts == {
         "predict": expected_convert,
         "compare": expected_convert,
-        "gather": 4 if expected_read else 3,
+        "select": cells,
+        "attack": attacks,
+        "replay": 5 * attacks,
+        "robustness": 4 * attacks,
+        "gather": 6 if expected_read else 5,
         "report": 1,
+        "report_robustness": 1,
         "all": 1,
     }
 
@@ -177,16 +224,22 @@ def test_changing_one_models_hyperparameter_reruns_only_that_model(
         TINY.read_text().replace("lr: 0.05", "lr: 0.04", 1)
     )  # the first block: lenet5
     counts = dry_run(tiny_run, configfiles=(changed,))
-    # LeNet-5 in both frameworks: 2 trainings, 6 conversions (4 of them to CoreML, read
-    # back), 8 predictions, 6 comparisons; every table is gathered anew.
+    # LeNet-5 in both frameworks: 2 trainings, 8 conversions (4 of them to CoreML, read
+    # back), 10 predictions, 8 comparisons, both cells' attacks (FGSM, Boundary) with their
+    # 5 replays and 4 comparisons each; every table is gathered anew.
     assert counts == {
         "train": 2,
-        "convert": 6,
+        "convert": 8,
         "read_weights": 4,
-        "predict": 8,
-        "compare": 6,
-        "gather": 5,
+        "predict": 10,
+        "compare": 8,
+        "select": 2,
+        "attack": 4,
+        "replay": 20,
+        "robustness": 16,
+        "gather": 7,
         "report": 1,
+        "report_robustness": 1,
         "all": 1,
     }
 

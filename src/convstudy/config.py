@@ -119,7 +119,9 @@ def read_pins(path: str | Path) -> dict[str, str]:
 
 
 def study_hash(config: Mapping[str, Any]) -> str:
-    """The hash of the whole configuration, as carried by every gathered row."""
+    """The hash of the whole configuration, as carried by every gathered row. The pins
+    file's path is left out: the versions it pins are on every row themselves, and a
+    changed pin reruns only the jobs that depend on it."""
     from convstudy.provenance import config_hash
 
-    return config_hash(dict(config))
+    return config_hash({key: value for key, value in config.items() if key != "pins_file"})

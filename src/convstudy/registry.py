@@ -203,7 +203,7 @@ CONVERTERS: dict[str, Converter] = {
             "torch.onnx",
             "convstudy.converters.torch_onnx",
             "torch",
-            ("torch",),
+            ("torch", "onnxscript"),  # the dynamo exporter writes the graph with onnxscript
             "torch_onnx",
             (("torch", "onnx"),),
         ),

@@ -1,0 +1,154 @@
+"""RQ3: the attacks, the selection, the replay comparison and the robustness indicator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_python
+from helpers import model_folder, neutral_inputs
+
+from convstudy import attacks, frameworks
+from convstudy.attacks import boundary, genetic
+from convstudy.data.text import UNK_ID
+from convstudy.jobs import select
+from convstudy.provenance import Provenance
+from convstudy.records import PredictionRecord
+from convstudy.report.robustness import indicator
+from convstudy.spec import ModelSpec
+
+
+def test_indicator_on_a_hand_computed_case() -> None:
+    rows = [  # |S_c - S_o|: fgsm 0.0, 0.2, 0.4 -> P 0, 0.5, 1; boundary all 0.1 -> P 0
+        ("lenet5", "torch", "onnx", "fgsm", 0.5, 0.5),
+        ("lenet5", "torch", "onnx+onnx-fp16", "fgsm", 0.5, 0.3),
+        ("lenet5", "keras", "onnx", "fgsm", 0.2, 0.6),
+        ("lenet5", "torch", "onnx", "boundary", 1.0, 0.9),
+        ("lenet5", "torch", "onnx+onnx-fp16", "boundary", 1.0, 0.9),
+        ("lenet5", "keras", "onnx", "boundary", 1.0, 0.9),
+        ("lenet5", "keras", "coreml-fp32", "boundary", None, None),  # not run: no R
+    ]
+    frame = pd.DataFrame(
+        rows, columns=["model", "framework", "format", "attack", "success_original",
+                       "success_converted"],
+    ).assign(status=["ok"] * 6 + ["not_run"], seed=0)  # fmt: skip
+    table = indicator(frame).set_index(["framework", "format"])
+    assert table.loc[("torch", "onnx"), "R"] == 0.0
+    assert table.loc[("torch", "onnx-fp16"), "R"] == pytest.approx(0.5)
+    assert table.loc[("keras", "onnx"), "R"] == pytest.approx(1.0)
+    assert ("keras", "coreml-fp32") not in table.index
+    assert (table["P_boundary"] == 0).all()  # max == min: P is 0
+
+
+def test_perturbation_norms_in_pixel_units() -> None:
+    clean = np.zeros((2, 2, 2, 1), np.uint8)
+    adversarial = np.zeros((2, 2, 2, 1), np.float32)
+    adversarial[0, 0, 0, 0], adversarial[1] = 0.5, 0.1
+    l2, linf = attacks.perturbation(clean, adversarial)
+    np.testing.assert_allclose(l2, [0.5, 0.2], rtol=1e-6)
+    np.testing.assert_allclose(linf, [0.5, 0.1], rtol=1e-6)
+
+
+def _predictions(folder: Path, outputs: dict[str, np.ndarray], labels: np.ndarray) -> list[Path]:
+    paths = []
+    for target, out in outputs.items():
+        record = PredictionRecord(
+            model="lenet5", framework="torch", seed=0, target=target, runtime="x",
+            runtime_version="0", n_eval=len(labels), batch_size=8,
+            provenance=Provenance(config_hash="0", threads=1),
+        )  # fmt: skip
+        if target.startswith("coreml"):
+            record.skip("CoreML runtime is macOS-only")
+        record.dump(folder / f"{target}.json")
+        np.savez(folder / f"{target}.npz", outputs=out, labels=labels)
+        paths.append(folder / f"{target}.npz")
+    return paths
+
+
+def test_selection_needs_every_target_that_ran_to_be_right(tmp_path: Path) -> None:
+    labels = np.array([0, 1, 0, 1, 0, 1])
+    right = np.eye(2)[labels]
+    onnx = right.copy()
+    onnx[2] = [0.0, 1.0]  # the converted model gets input 2 wrong
+    paths = _predictions(tmp_path, {"original": right, "onnx": onnx, "coreml-fp32": right[:0]},
+                         labels)  # fmt: skip
+    chosen = select.run(seed=3, n=10, floor=0.9, predictions=paths, out=tmp_path / "s.json")
+    assert chosen["indices"] == [0, 1, 3, 4, 5]
+    assert (
+        chosen["selected_by"] == ["onnx", "original"] and "coreml-fp32" in chosen["not_selecting"]
+    )
+    again = select.run(seed=3, n=2, floor=0.9, predictions=paths, out=tmp_path / "t.json")
+    assert again == select.run(seed=3, n=2, floor=0.9, predictions=paths, out=tmp_path / "u.json")
+    assert len(again["indices"]) == 2 and set(again["indices"]) <= {0, 1, 3, 4, 5}
+    assert json.loads((tmp_path / "t.json").read_text()) == again
+
+
+def test_selection_keeps_reviews_of_10_to_100_words() -> None:
+    labels = np.zeros(3, int)
+    chosen = select.eligible({"original": np.eye(2)[labels]}, labels, np.array([9, 10, 101]))
+    assert list(chosen) == [1]
+
+
+def test_boundary_without_a_starting_point_fails_that_input(tmp_path: Path) -> None:
+    # a pool the model labels as the inputs' own class offers no start: those inputs fail,
+    # counted, and the job goes on
+    folder = model_folder(tmp_path, "lenet5", "torch")
+    spec = ModelSpec.load(folder)
+    net = frameworks.load(folder, spec)
+    x = neutral_inputs("lenet5", n=4)
+    y = frameworks.adapter("torch").predictor(net)(spec.layout.prepare(x)).argmax(axis=1)
+    pool = (neutral_inputs("lenet5", n=6, seed=1), np.full(6, y[0]))
+    settings = {"steps": 5, "spherical_step": 0.01, "source_step": 0.01}
+    result = boundary.attack(net, spec, x, y, settings=settings, seed=0, pool=pool)
+    no_start = int((y == y[0]).sum())
+    assert result.facts["no_starting_point"] == no_start
+    assert not result.success[y == y[0]].any() and result.x.shape == x.shape
+
+
+def test_text_helpers_keep_unknown_words_apart() -> None:
+    vocab = ["<pad>", "<unk>", "good", "film"]
+    assert genetic.ids_to_text(np.array([0, 0, 2, UNK_ID, 3]), vocab) == "good oovword film"
+    assert genetic.modification_rate("a good film", "a bad film") == pytest.approx(1 / 3)
+    assert genetic.modification_rate("a good film", "a film") == 1.0
+    assert "the" in genetic.read_stopwords(genetic.stopwords_file())
+
+
+GENETIC_OFFLINE = """
+import socket, sys
+def refuse(*args, **kwargs):
+    raise OSError("network access attempted")
+socket.socket.connect = refuse
+socket.create_connection = refuse
+import numpy as np
+from pathlib import Path
+from convstudy import frameworks, models
+from convstudy.attacks import genetic
+from convstudy.spec import ModelSpec
+words = ["<pad>", "<unk>", "good", "great", "fine", "bad", "awful", "poor", "movie", "film",
+         "the", "a", "was", "is", "very", "plot", "acting"]
+layout = models.input_layout("gru", "torch")
+arch = models.resolve_arch("gru", {"vocab_size": len(words), "embed_dim": 8, "hidden": 8})
+spec = ModelSpec(model="gru", dataset="imdb", format="torch", input_shape=(8,), num_classes=2,
+                 layout=layout, arch=arch, vocab=tuple(words))
+fw = frameworks.adapter("torch")
+fw.seed(0)
+net = models.build("gru", "torch", input_shape=(8,), num_classes=2, arch=arch)
+x = np.array([[0, 10, 8, 12, 14, 2, 1, 1], [11, 9, 13, 5, 15, 6, 1, 16]])
+y = fw.predictor(net)(spec.layout.prepare(x)).argmax(axis=1)
+settings = {"embedding": "glove-6b-50d", "pop_size": 6, "max_iters": 3,
+            "max_modification": 0.25}
+result = genetic.attack(net, spec, x, y, settings=settings, seed=0)
+stop = set(genetic.read_stopwords(genetic.stopwords_file()))
+for clean, adv in zip(x, result.x):
+    for a, b in zip(clean, adv):
+        if a != b:
+            assert a > 1 and words[a] not in stop, (a, b)  # never <pad>, <unk> or a stop word
+print("ok", result.facts["embedding"], result.facts["counter_fitted"], result.queries > 0)
+"""
+
+
+def test_genetic_attack_runs_offline_and_leaves_unknown_and_stop_words() -> None:
+    assert run_python(GENETIC_OFFLINE)[-1] == "ok glove-6b-50d False True"
