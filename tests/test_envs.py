@@ -87,10 +87,14 @@ def test_every_rule_runs_in_an_existing_env() -> None:
     used = job_envs()
     for name in used:
         assert envs.env_file(name).is_file(), f"envs/{name}.yaml is missing"
-    assert used["onnxruntime"] == {"predict"}
-    assert used["coreml"] == {"convert", "predict", "read_weights"}
-    assert used["torch"] == used["keras"] == {"train", "convert", "predict"}
-    assert used["report"] == {"compare", "gather", "report", "ablation_init"}
+    assert used["onnxruntime"] == {"predict", "replay", "convert"}
+    assert used["coreml"] == {"convert", "predict", "read_weights", "replay"}
+    assert used["torch"] == used["keras"] == {"train", "convert", "predict", "replay"}
+    assert used["attacks"] == {"attack"}
+    assert used["report"] == {
+        "compare", "gather", "report", "ablation_init", "select", "robustness",
+        "report_robustness",
+    }  # fmt: skip
     assert used["transfer"] == {"train_matched"}
 
 

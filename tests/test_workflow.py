@@ -181,7 +181,7 @@ def test_nothing_to_rerun_after_tiny_run(tiny_run: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("package", "expected_convert", "expected_read"),
+    ("package", "expected_convert", "expected_read", "cells"),
     [
         # keras -> onnx, and the onnx -> onnx-fp16 hop after it, in the 2 Keras cells
         ("tf2onnx", 4, 0, 2),
