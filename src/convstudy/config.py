@@ -61,6 +61,12 @@ def _check_names(config: Mapping[str, Any]) -> None:
                 f"invalid config key 'robustness.attacks.{i}': {name!r} is not one of "
                 f"{', '.join(registry.ATTACKS)}"
             )
+    for i, route in enumerate(config["robustness"]["direct"]):
+        if route.split(registry.ROUTE_SEP)[-1] not in config["formats"]:
+            raise ConfigError(
+                f"invalid config key 'robustness.direct.{i}': {route!r} does not end in a "
+                "format of 'formats'"
+            )
     for i, model in enumerate(config["ablation"]["matched_init"]["models"]):
         if model not in config["training"]:
             raise ConfigError(

@@ -238,6 +238,8 @@ class AttackRecord(Record):
     TABLE: ClassVar[str] = "attacks"
 
     attack: str
+    #: the model attacked: "original", or a route's converted model attacked directly
+    target: str = "original"
     n: int
     #: the targets whose predictions chose the inputs (all correct on every one of them),
     #: and those that could not take part (not run here), with why

@@ -229,10 +229,10 @@ def selection_predictions(wildcards):
     )
 
 
-def attack_settings(wildcards):
+def attack_settings(wildcards, attack=None):
     """The attack's settings; a per-dataset value (e.g. FGSM's epsilon) resolved."""
     dataset = dataset_of(wildcards)
-    settings = ROBUSTNESS[registry.attack(wildcards.attack).settings]
+    settings = ROBUSTNESS[registry.attack(attack or wildcards.attack).settings]
     return {
         key: value[dataset] if isinstance(value, dict) else value
         for key, value in settings.items()
@@ -263,11 +263,31 @@ def _robust_cells(pattern, wildcard=None, values_of=None):
     ]
 
 
+DIRECT = f"{ROBUST}/boundary-direct/{{route}}/attack.json"
+
+
+def direct_attacks():
+    """The Boundary attacks run on converted models directly (``robustness.direct``)."""
+    return [
+        path
+        for model in MODELS
+        if "boundary" in ATTACKS_OF[model]
+        for framework in FRAMEWORKS
+        for path in expand(
+            DIRECT,
+            model=model,
+            framework=framework,
+            seed=ROBUST_SEEDS,
+            route=[r for r in ROUTES[framework] if r in ROBUSTNESS["direct"]],
+        )
+    ]
+
+
 def gather_records(wildcards):
     """The records of the table being gathered, in a fixed order."""
     table = wildcards.table
     if table == "attacks":
-        return _robust_cells(ATTACKED)
+        return _robust_cells(ATTACKED) + direct_attacks()
     if table == "robustness":
         return _robust_cells(ROBUSTNESS_RECORD, "route", lambda fw: ROUTES[fw])
     if table == "training":

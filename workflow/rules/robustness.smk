@@ -24,7 +24,7 @@ rule attack:
     input:
         trained=TRAINED,
         selection=SELECTION,
-        original_outputs=f"results/predictions/{CELL}/original.npz",
+        model_outputs=f"results/predictions/{CELL}/original.npz",
         data=prepared_npz,
     output:
         adversarial=ADVERSARIAL,
@@ -82,3 +82,32 @@ rule robustness:
         **rule_resources("robustness"),
     script:
         "../scripts/robustness.py"
+
+
+# Beyond the paper: the Boundary attack needs only outputs, so it also runs against a
+# converted model itself, in its runtime (config `robustness.direct`: routes).
+rule attack_direct:
+    input:
+        trained=TRAINED,
+        target=CONVERTED,
+        selection=SELECTION,
+        model_outputs=f"results/predictions/{CELL}/{{route}}.npz",
+        data=prepared_npz,
+    output:
+        adversarial=f"{ROBUST}/boundary-direct/{{route}}/adversarial.npz",
+        record=DIRECT,
+    log:
+        f"logs/attack_direct/{CELL}/{{route}}.log",
+    benchmark:
+        f"benchmarks/attack_direct/{CELL}/{{route}}.tsv"
+    conda:
+        "../../envs/attacks.yaml"
+    threads: config["threads"]["attack"]
+    resources:
+        **rule_resources("attack"),
+    params:
+        settings=lambda w: attack_settings(w, "boundary"),
+        versions=lambda w: registry.pinned(registry.attack("boundary").packages, PINS),
+        n_test=lambda w: config["training"][w.model]["subset"]["test"],
+    script:
+        "../scripts/attack.py"

@@ -63,19 +63,57 @@ def attack(
     seed: int,
     pool: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Adversarial:
-    """The Boundary attack with ``settings["steps"]``, ``spherical_step``, ``source_step``.
+    """The Boundary attack on a framework model, through its foolbox model.
 
-    ``pool``: framework-neutral images and the model's labels for them, from which the
-    starting points are drawn (the evaluation images outside the attacked set).
+    ``settings``: ``steps``, ``spherical_step``, ``source_step``. ``pool``:
+    framework-neutral images and the model's labels for them, from which the starting
+    points are drawn (the evaluation images outside the attacked set).
     """
+    fw = adapter(spec.format)
+    fw.seed(seed)
+    return _run(
+        fw.foolbox_model(model, IMAGE_BOUNDS), fw.tensor, fw.predictor(model), spec, x, y,
+        settings=settings, seed=seed, pool=pool,
+    )  # fmt: skip
+
+
+def attack_predictor(
+    predict: Callable[[np.ndarray], np.ndarray],
+    spec: ModelSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    settings: Mapping[str, Any],
+    seed: int,
+    pool: tuple[np.ndarray, np.ndarray],
+) -> Adversarial:
+    """The Boundary attack on any runtime's prediction function (a converted model in
+    its own runtime), through ``fb.NumPyModel``: the attack needs only labels."""
+    import foolbox as fb
+
+    fmodel = fb.models.NumPyModel(
+        lambda batch: predict(np.asarray(batch, dtype=np.float32)), bounds=IMAGE_BOUNDS
+    )
+    return _run(fmodel, np.asarray, predict, spec, x, y, settings=settings, seed=seed, pool=pool)
+
+
+def _run(
+    fmodel: Any,
+    tensor: Callable[[np.ndarray], Any],
+    predict: Callable[[np.ndarray], np.ndarray],
+    spec: ModelSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    settings: Mapping[str, Any],
+    seed: int,
+    pool: tuple[np.ndarray, np.ndarray] | None,
+) -> Adversarial:
     import foolbox as fb
 
     if pool is None:
         raise ValueError("the Boundary attack needs a pool of images for its starting points")
-    fw = adapter(spec.format)
-    fw.seed(seed)
     np.random.seed(seed)
-    predict = fw.predictor(model)
     inputs = spec.layout.prepare(x)
     # an input can start only if the model labels some pool image otherwise (a model
     # that predicts one class everywhere leaves none): the others fail, counted
@@ -86,7 +124,7 @@ def attack(
         start, queries = starting_points(
             predict, inputs[startable], y[startable], spec.layout.prepare(pool[0]), pool[1]
         )
-        counter = _counting(fw.foolbox_model(model, IMAGE_BOUNDS))
+        counter = _counting(fmodel)
         attack = fb.attacks.BoundaryAttack(
             steps=settings["steps"],
             spherical_step=settings["spherical_step"],
@@ -94,12 +132,12 @@ def attack(
         )
         raw, _, _ = attack(
             counter,
-            fw.tensor(inputs[startable]),
-            fw.tensor(y[startable].astype(np.int64)),
+            tensor(inputs[startable]),
+            tensor(y[startable].astype(np.int64)),
             epsilons=None,
-            starting_points=fw.tensor(start),
+            starting_points=tensor(start),
         )
-        adversarial[startable] = np.asarray(raw.numpy())
+        adversarial[startable] = np.asarray(raw.numpy() if hasattr(raw, "numpy") else raw)
         rows = counter.rows
     success = predict(adversarial).argmax(axis=1) != y
     facts = {

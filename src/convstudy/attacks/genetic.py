@@ -262,8 +262,11 @@ def build_attack(
         max_iters=settings["max_iters"],
         post_crossover_check=False,
     )
+    budget = settings.get("query_budget")
     return Attack(
-        UntargetedClassification(wrapper, model_batch_size=256),
+        UntargetedClassification(
+            wrapper, model_batch_size=256, query_budget=float("inf") if budget is None else budget
+        ),
         constraints,
         WordSwapEmbedding(max_candidates=RECIPE["max_candidates"], embedding=embedding),
         search,
@@ -331,6 +334,7 @@ def attack(
         "embedding_words": len(words),
         "median_modification_rate": float(np.median(rates)) if rates else None,
         "language_model": "none (as the published study ran it)",
+        "query_budget": settings.get("query_budget"),
     }
     return Adversarial(out, success, wrapper.rows, facts)
 

@@ -17,8 +17,9 @@ from typing import Any, cast
 
 import numpy as np
 
-from convstudy import attacks, frameworks, registry
+from convstudy import attacks, frameworks, registry, runtimes
 from convstudy.data import load_prepared, subset
+from convstudy.jobs.convert import upstream_failure
 from convstudy.provenance import Provenance
 from convstudy.records import AttackRecord
 from convstudy.spec import ModelSpec
@@ -35,19 +36,23 @@ def run(
     attack: str,
     trained: str | Path,
     selection: str | Path,
-    original_outputs: str | Path,
+    model_outputs: str | Path,
     data_path: str | Path,
     n_test: int,
     settings: Mapping[str, Any],
     threads: int,
     adversarial_out: str | Path,
     record_out: str | Path,
+    target: str | Path | None = None,
+    route: str = registry.ORIGINAL,
 ) -> AttackRecord:
-    """Attack the trained model of folder ``trained`` on the selected inputs."""
+    """Attack the trained model of folder ``trained`` on the selected inputs; or, with
+    ``target`` (a converted model's folder, ``route`` its name), that converted model
+    directly in its own runtime (attacks that need only outputs: ``attack_predictor``)."""
     chosen = json.loads(Path(selection).read_text())
     indices = np.asarray(chosen["indices"], dtype=np.int64)
     record = AttackRecord(
-        model=model, framework=framework, seed=seed, attack=attack, n=len(indices),
+        model=model, framework=framework, seed=seed, attack=attack, target=route, n=len(indices),
         selected_by=chosen["selected_by"], not_selecting=chosen["not_selecting"],
         original_accuracy=chosen["original_accuracy"], degenerate=chosen["degenerate"],
         settings=dict(settings),
@@ -56,19 +61,33 @@ def run(
     arrays = subset(load_prepared(data_path), None, None, n_test)
     x, y = arrays["x_test"][indices], arrays["y_test"][indices].astype(np.int64)
     limit_threads(threads, framework)
-    spec = ModelSpec.load(trained)
-    net = frameworks.load(Path(trained), spec)
     module = cast(attacks.AttackModule, registry.module(registry.attack(attack).module))
     extra: dict[str, Any] = {}
-    if "pool" in inspect.signature(module.attack).parameters:  # Boundary's starting points
+    if target is None:
+        spec = ModelSpec.load(trained)
+        net: Any = frameworks.load(Path(trained), spec)
+        run_attack = module.attack
+    else:
+        failed = upstream_failure(Path(target))
+        spec = ModelSpec.load(target) if not failed else ModelSpec.load(trained)
+        try:
+            if failed:
+                raise runtimes.NotRunnable(f"not converted: {failed}")
+            net = runtimes.load(Path(target), threads=threads, spec=spec)
+        except runtimes.NotRunnable as why:
+            record.skip(str(why))
+            attacks.save(adversarial_out, clean=x, labels=y, indices=indices,
+                         result=attacks.Adversarial(x, np.zeros(len(x), bool), 0))  # fmt: skip
+            record.dump(record_out)
+            return record
+        run_attack = module.attack_predictor
+    if "pool" in inspect.signature(run_attack).parameters:  # Boundary's starting points
         rest = np.setdiff1d(np.arange(len(arrays["y_test"])), indices)
-        with np.load(original_outputs) as original:
-            extra["pool"] = (arrays["x_test"][rest], original["outputs"][rest].argmax(axis=1))
-    if "vocab" in inspect.signature(module.attack).parameters:
-        extra["vocab"] = spec.vocab
+        with np.load(model_outputs) as attacked:  # the attacked model's own labels
+            extra["pool"] = (arrays["x_test"][rest], attacked["outputs"][rest].argmax(axis=1))
     tic = time.perf_counter()
     result = (
-        module.attack(net, spec, x, y, settings=settings, seed=seed, **extra)
+        run_attack(net, spec, x, y, settings=settings, seed=seed, **extra)
         if len(x)
         else attacks.Adversarial(x, np.zeros(0, bool), 0)
     )

@@ -145,11 +145,14 @@ def figure4_attack_rnn(robustness: pd.DataFrame, png: Path, svg: Path) -> None:
 
 
 def table_attack_cost(attacks: pd.DataFrame) -> pd.DataFrame:
-    """Per model, framework and attack: success on the original, perturbation size,
-    queries and seconds per input (mean ± std over seeds)."""
+    """Per model, framework, attack and attacked model (the original; a converted model
+    attacked directly): success, perturbation size, queries and seconds per input (mean
+    ± std over seeds)."""
+    if "target" in attacks:
+        attacks = attacks.assign(target=attacks["target"].map(target_column))
     return summarise(
         attacks,
-        [*KEYS, "attack"],
+        [*KEYS, "attack", "target"] if "target" in attacks else [*KEYS, "attack"],
         {
             "n": ".0f",
             "success_rate": ".3f",
