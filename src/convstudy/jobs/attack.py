@@ -80,7 +80,10 @@ def run(
                          result=attacks.Adversarial(x, np.zeros(len(x), bool), 0))  # fmt: skip
             record.dump(record_out)
             return record
-        run_attack = module.attack_predictor
+        direct = getattr(module, "attack_predictor", None)
+        if direct is None:
+            raise ValueError(f"attack {attack!r} cannot attack a converted model directly")
+        run_attack = direct
     if "pool" in inspect.signature(run_attack).parameters:  # Boundary's starting points
         rest = np.setdiff1d(np.arange(len(arrays["y_test"])), indices)
         with np.load(model_outputs) as attacked:  # the attacked model's own labels
