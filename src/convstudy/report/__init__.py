@@ -54,7 +54,11 @@ ROBUSTNESS_TABLES = {
         "robustness",
         table7_indicator,
     ),
-    "attack_cost": ("Attack cost on the original models", "attacks", table_attack_cost),
+    "attack_cost": (
+        "Attack cost: the original models, and converted models attacked directly",
+        "attacks",
+        table_attack_cost,
+    ),
 }
 ROBUSTNESS_FIGURES = {
     "figure3_attack_cnn": ("robustness", figure3_attack_cnn),
