@@ -16,9 +16,11 @@ $(STAMP): envs/requirements.txt envs/test-requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
-## Runs the default study (config/config.yaml); results land in results/.
+## Runs the default study (config/config.yaml); results land in results/. Also finishes a
+## run that was killed: stale lock removed when nothing else runs here, interrupted jobs
+## rerun, finished ones kept (see src/convstudy/resume.py).
 study: setup
-	$(BIN)/snakemake --cores $(CORES) --keep-going
+	$(BIN)/python -m convstudy.resume --cores $(CORES) --keep-going
 	@echo "Tables and Figure 2: results/report/   per-cell tables: results/tables/   logs: logs/"
 
 test: setup

@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from convstudy.atomic import atomic_output
+
 #: Distributions whose versions are recorded (looked up in metadata, never imported).
 TRACKED_PACKAGES: tuple[str, ...] = (
     "numpy",
@@ -104,10 +106,9 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` as indented JSON, creating parent folders."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    """Write ``payload`` as indented JSON (to a temporary name, then renamed into place)."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def read_json(path: str | Path) -> dict[str, Any]:

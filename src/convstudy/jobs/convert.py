@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from convstudy import registry
+from convstudy.atomic import atomic_output
 from convstudy.converters import Converted
 from convstudy.provenance import Provenance
 from convstudy.records import ConversionRecord
@@ -55,9 +56,32 @@ def run(
     threads: int,
     out_dir: str | Path,
 ) -> ConversionRecord:
-    """Perform the last hop of ``route`` on the model folder ``source`` into ``out_dir``."""
-    source, out_dir = Path(source), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Perform the last hop of ``route`` on the model folder ``source`` into ``out_dir``
+    (built under a temporary name and renamed into place when complete)."""
+    with atomic_output(out_dir, directory=True) as folder:
+        return _convert(
+            model=model,
+            framework=framework,
+            seed=seed,
+            route=route,
+            source=Path(source),
+            settings=settings,
+            threads=threads,
+            out_dir=folder,
+        )
+
+
+def _convert(
+    *,
+    model: str,
+    framework: str,
+    seed: int,
+    route: str,
+    source: Path,
+    settings: Mapping[str, Any],
+    threads: int,
+    out_dir: Path,
+) -> ConversionRecord:
     source_format, target = registry.last_hop(framework, route)
     entry = registry.converter(source_format, target)
     record = ConversionRecord(

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from convstudy.atomic import atomic_output
 from convstudy.gather import gather_table
 
 logger = logging.getLogger(__name__)
@@ -21,5 +22,6 @@ def run(
 ) -> None:
     """Write ``out`` (CSV): a row per record of ``table``'s kind (or per epoch, tensor)."""
     frame = gather_table(table, records, datasets, study_config_hash)
-    frame.to_csv(out, index=False)
+    with atomic_output(out) as tmp:
+        frame.to_csv(tmp, index=False)
     logger.info("%s: %d rows from %d records -> %s", table, len(frame), len(records), out)

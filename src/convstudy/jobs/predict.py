@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from convstudy import metrics, registry, runtimes
+from convstudy.atomic import atomic_output
 from convstudy.data import load_prepared, subset
 from convstudy.jobs.convert import upstream_failure
 from convstudy.provenance import Provenance
@@ -150,6 +151,7 @@ def run(
     words = (
         {"words": np.count_nonzero(arrays["x_test"], axis=1)} if arrays["x_test"].ndim == 2 else {}
     )
-    np.savez(outputs_out, outputs=outputs, labels=labels, inputs_sha256=np.array(digest), **words)
+    with atomic_output(outputs_out) as tmp:
+        np.savez(tmp, outputs=outputs, labels=labels, inputs_sha256=np.array(digest), **words)
     record.dump(record_out)
     return record

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from convstudy import models, registry
+from convstudy.atomic import atomic_output
 from convstudy.data import load_prepared, subset
 from convstudy.frameworks import adapter
 from convstudy.provenance import Provenance, read_json, sha256_file
@@ -83,8 +84,6 @@ def run(
     if init not in INITS or (init == "matched" and framework != "keras"):
         raise ValueError(f"init {init!r} for {framework}: expected 'own', or 'matched' for keras")
     started = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     fw = adapter(framework)
     limit_threads(threads, framework)
     fw.seed(seed)
@@ -115,27 +114,28 @@ def run(
         train=(spec.layout.prepare(arrays["x_train"]), arrays["y_train"].astype(np.int64)),
         val=(spec.layout.prepare(arrays["x_val"]), arrays["y_val"].astype(np.int64)),
     )
-    fw.save(net, out_dir / registry.fmt(framework).artifact)
-    spec.dump(out_dir)
-    dataset_provenance = read_json(Path(data_path).with_suffix(".json"))
-    record = TrainingRecord(
-        model=model,
-        framework=framework,
-        seed=seed,
-        init=init,
-        dataset=spec.dataset,
-        dataset_sha256=sha256_file(data_path),
-        dataset_exact=dataset_provenance.get("exact", True),
-        input_shape=list(spec.input_shape),
-        num_classes=spec.num_classes,
-        parameters=n_params,
-        epochs=hyper["epochs"],
-        seconds_per_epoch=float(np.mean([row["seconds"] for row in history])),
-        final_val_acc=history[-1]["val_acc"],
-        wall_seconds=time.perf_counter() - started,
-        hyper=dict(hyper),
-        history=history,
-        provenance=Provenance.of_job(threads=threads, params=dict(hyper)),
-    )
-    record.dump(out_dir / TrainingRecord.FILE)
+    with atomic_output(out_dir, directory=True) as folder:  # the folder appears complete
+        fw.save(net, folder / registry.fmt(framework).artifact)
+        spec.dump(folder)
+        dataset_provenance = read_json(Path(data_path).with_suffix(".json"))
+        record = TrainingRecord(
+            model=model,
+            framework=framework,
+            seed=seed,
+            init=init,
+            dataset=spec.dataset,
+            dataset_sha256=sha256_file(data_path),
+            dataset_exact=dataset_provenance.get("exact", True),
+            input_shape=list(spec.input_shape),
+            num_classes=spec.num_classes,
+            parameters=n_params,
+            epochs=hyper["epochs"],
+            seconds_per_epoch=float(np.mean([row["seconds"] for row in history])),
+            final_val_acc=history[-1]["val_acc"],
+            wall_seconds=time.perf_counter() - started,
+            hyper=dict(hyper),
+            history=history,
+            provenance=Provenance.of_job(threads=threads, params=dict(hyper)),
+        )
+        record.dump(folder / TrainingRecord.FILE)
     return record

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from convstudy.atomic import atomic_output
 from convstudy.report.figures import figure2_training
 from convstudy.report.robustness import (
     figure3_attack_cnn,
@@ -68,8 +69,10 @@ ROBUSTNESS_FIGURES = {
 
 def write_table(table: pd.DataFrame, out_dir: Path, name: str, title: str) -> None:
     """Write ``table`` as ``<name>.csv`` and ``<name>.md`` (with its title)."""
-    table.to_csv(out_dir / f"{name}.csv", index=False)
-    (out_dir / f"{name}.md").write_text(f"**{title}**\n\n" + table.to_markdown(index=False) + "\n")
+    with atomic_output(out_dir / f"{name}.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_output(out_dir / f"{name}.md") as tmp:
+        tmp.write_text(f"**{title}**\n\n" + table.to_markdown(index=False) + "\n")
     logger.info("wrote %s (%d rows)", name, len(table))
 
 

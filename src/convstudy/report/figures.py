@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from convstudy import registry
+from convstudy.atomic import atomic_output
 
 #: One colour per framework, in registry order.
 COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:purple")
@@ -52,6 +53,8 @@ def figure2_training(training: pd.DataFrame, png: Path, svg: Path) -> None:
     axes[0][0].set_ylabel("accuracy")
     axes[0][-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(png, dpi=150)
-    fig.savefig(svg)
+    with atomic_output(png) as tmp:
+        fig.savefig(tmp, dpi=150)
+    with atomic_output(svg) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
