@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from convstudy.atomic import atomic_output
 from convstudy.report import write_table
 from convstudy.report.ablation import ablation_rows, ablation_table
 
@@ -26,5 +27,6 @@ def run(
     """Write ``ablation_init.{csv,md}`` (per model) and ``ablation_init_cells.csv``."""
     out_csv = Path(out_csv)
     rows = ablation_rows(torch, keras_own, keras_matched)
-    rows.to_csv(out_csv.with_name(out_csv.stem + "_cells.csv"), index=False)
+    with atomic_output(out_csv.with_name(out_csv.stem + "_cells.csv")) as tmp:
+        rows.to_csv(tmp, index=False)
     write_table(ablation_table(rows), out_csv.parent, out_csv.stem, TITLE)

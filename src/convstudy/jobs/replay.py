@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from convstudy import attacks, registry, runtimes
+from convstudy.atomic import atomic_output
 from convstudy.jobs.convert import upstream_failure
 from convstudy.records import describe_exception
 from convstudy.spec import ModelSpec
@@ -55,7 +56,8 @@ def run(
     if status != "ok":
         logger.warning("not run: %s", reason)
     arrays.update(status=np.array(status), reason=np.array(reason))
-    np.savez(outputs_out, **arrays)  # type: ignore[arg-type]
+    with atomic_output(outputs_out) as tmp:
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
     return status
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from convstudy import metrics
+from convstudy.atomic import atomic_output
 from convstudy.errors import DataError
 from convstudy.records import PredictionRecord
 
@@ -77,8 +78,8 @@ def run(
         "degenerate": bool(accuracy < floor),
         "floor": floor,
     }
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(selection, indent=1) + "\n")
+    with atomic_output(out) as tmp:
+        tmp.write_text(json.dumps(selection, indent=1) + "\n")
     logger.info(
         "%d of %d eligible inputs chosen (by %s); original accuracy %.3f%s",
         len(chosen), len(pool), ", ".join(sorted(outputs)), accuracy,

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from convstudy import registry
+from convstudy.atomic import atomic_output
 from convstudy.report.tables import KEYS, summarise, target_column
 
 _METRICS = {
@@ -129,8 +130,10 @@ def _attack_figure(robustness: pd.DataFrame, kind: str, png: Path, svg: Path) ->
         ax.set_ylabel("success rate")
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(png, dpi=150)
-    fig.savefig(svg)
+    with atomic_output(png) as tmp:
+        fig.savefig(tmp, dpi=150)
+    with atomic_output(svg) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
 
 
