@@ -6,7 +6,7 @@ CORES ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup study test lint benchmark clean
+.PHONY: setup study report test lint benchmark clean
 
 $(STAMP): envs/requirements.txt envs/test-requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ setup: $(STAMP)
 study: setup
 	$(BIN)/python -m convstudy.resume --cores $(CORES) --keep-going
 	@echo "Tables and Figure 2: results/report/   per-cell tables: results/tables/   logs: logs/"
+
+## The HTML report of the study (every table and figure, with captions): results/report.html.
+report: study
+	$(BIN)/snakemake --report results/report.html
+	@echo "Open results/report.html in a browser."
 
 test: setup
 	$(BIN)/python -m pytest

@@ -23,29 +23,30 @@ rule report:
         comparisons="results/tables/comparisons.csv",
     output:
         table1=report(
-            "results/report/table1_accuracy.csv",
+            "results/report/table1_accuracy.html",
             caption="../report/table1.rst",
             category="Tables",
             labels={"table": "I: accuracy"},
         ),
         table2=report(
-            "results/report/table2_errors.csv",
+            "results/report/table2_errors.html",
             caption="../report/table2.rst",
             category="Tables",
             labels={"table": "II: output errors"},
         ),
         table3=report(
-            "results/report/table3_time.csv",
+            "results/report/table3_time.html",
             caption="../report/table3.rst",
             category="Tables",
             labels={"table": "III: load and inference time"},
         ),
         table4=report(
-            "results/report/table4_size.csv",
+            "results/report/table4_size.html",
             caption="../report/table4.rst",
             category="Tables",
             labels={"table": "IV: size"},
         ),
+        csv=expand("results/report/{table}.csv", table=REPORT_TABLES),
         markdown=expand("results/report/{table}.md", table=REPORT_TABLES),
         figure_png=report(
             "results/report/figure2_training.png",
@@ -73,11 +74,12 @@ rule ablation_init:
         ),
     output:
         table=report(
-            "results/report/ablation_init.csv",
+            "results/report/ablation_init.html",
             caption="../report/ablation_init.rst",
             category="Ablations",
             labels={"table": "matched initialisation"},
         ),
+        csv="results/report/ablation_init.csv",
         markdown="results/report/ablation_init.md",
         cells="results/report/ablation_init_cells.csv",
     log:
@@ -96,28 +98,31 @@ rule report_robustness:
         robustness="results/tables/robustness.csv",
     output:
         table5=report(
-            "results/report/table5_robustness_cnn.csv",
+            "results/report/table5_robustness_cnn.html",
             caption="../report/table5.rst",
             category="Tables",
             labels={"table": "V: CNN robustness"},
         ),
         table6=report(
-            "results/report/table6_robustness_rnn.csv",
+            "results/report/table6_robustness_rnn.html",
             caption="../report/table6.rst",
             category="Tables",
             labels={"table": "VI: RNN robustness"},
         ),
         table7=report(
-            "results/report/table7_indicator.csv",
+            "results/report/table7_indicator.html",
             caption="../report/table7.rst",
             category="Tables",
             labels={"table": "VII: robustness indicator"},
         ),
         cost=report(
-            "results/report/attack_cost.csv",
+            "results/report/attack_cost.html",
             caption="../report/attack_cost.rst",
             category="Tables",
             labels={"table": "attack cost"},
+        ),
+        csv=expand(
+            "results/report/{table}.csv", table=[*ROBUSTNESS_TABLES, "attack_cost"]
         ),
         markdown=expand(
             "results/report/{table}.md", table=[*ROBUSTNESS_TABLES, "attack_cost"]

@@ -15,5 +15,5 @@ with job_log(snakemake):
         torch=snakemake.input.torch,
         keras_own=snakemake.input.keras_own,
         keras_matched=snakemake.input.keras_matched,
-        out_csv=snakemake.output.table,
+        out_csv=snakemake.output.csv,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from html import escape
 from pathlib import Path
 
 import pandas as pd
@@ -67,12 +68,27 @@ ROBUSTNESS_FIGURES = {
 }
 
 
+#: The ablation's table (written by the ``ablation_init`` rule when the config asks for it).
+ABLATION_TABLE = "ablation_init"
+
+
+def report_contents() -> dict[str, str]:
+    """Every table and figure that the study's report can hold: file stem -> "table" or
+    "figure" (the HTML report and its test read this list)."""
+    tables = [*TABLES, *ROBUSTNESS_TABLES, ABLATION_TABLE]
+    figures = [*FIGURES, *ROBUSTNESS_FIGURES]
+    return {**dict.fromkeys(tables, "table"), **dict.fromkeys(figures, "figure")}
+
+
 def write_table(table: pd.DataFrame, out_dir: Path, name: str, title: str) -> None:
-    """Write ``table`` as ``<name>.csv`` and ``<name>.md`` (with its title)."""
+    """Write ``table`` as ``<name>.csv``, ``<name>.md`` and ``<name>.html`` (the last two
+    with its title; the HTML page is what the Snakemake report shows)."""
     with atomic_output(out_dir / f"{name}.csv") as tmp:
         table.to_csv(tmp, index=False)
     with atomic_output(out_dir / f"{name}.md") as tmp:
         tmp.write_text(f"**{title}**\n\n" + table.to_markdown(index=False) + "\n")
+    with atomic_output(out_dir / f"{name}.html") as tmp:
+        tmp.write_text(html_page(table, name, title))
     logger.info("wrote %s (%d rows)", name, len(table))
 
 
@@ -89,6 +105,19 @@ def write_report(tables: dict[str, str | Path], out_dir: str | Path, *, part: st
         write_table(make(frames[source]), out_dir, name, title)
     for name, (source, draw) in figure_set.items():
         draw(frames[source], out_dir / f"{name}.png", out_dir / f"{name}.svg")
+
+
+def html_page(table: pd.DataFrame, name: str, title: str) -> str:
+    """A self-contained HTML page: the title and the table (``id`` = ``name``)."""
+    body = table.to_html(index=False, table_id=name, na_rep="", border=0, escape=True)
+    style = (
+        "body{font-family:sans-serif;font-size:13px}"
+        "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:2px 6px}"
+    )
+    return (
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{style}</style></head>\n<body><h3>{escape(title)}</h3>\n{body}\n</body></html>\n"
+    )
 
 
 def _read(path: str | Path) -> pd.DataFrame:
