@@ -127,6 +127,8 @@ class TrainingRecord(Record):
     FILE: ClassVar[str] = "train.json"
 
     init: str = "own"
+    #: Where it trained: "cpu" or "cuda:N" (the config's ``device``, resolved).
+    device: str = "cpu"
     dataset: str
     dataset_sha256: str
     dataset_exact: bool
@@ -181,6 +183,8 @@ class PredictionRecord(Record):
     n_eval: int
     batch_size: int
     inputs_sha256: str = ""
+    #: Where it ran: "cpu" or "cuda:N" (the frameworks follow the config's ``device``).
+    device: str = "cpu"
     size_bytes: int | None = None
     weights_bytes: int | None = None
     accuracy: float | None = None

@@ -67,14 +67,16 @@ class Framework:
 
 @dataclass(frozen=True)
 class Runtime:
-    """A way of running a format: its module (:mod:`convstudy.runtimes`), env, and the
-    operating systems (``platform.system()``) it exists on (empty: every one)."""
+    """A way of running a format: its module (:mod:`convstudy.runtimes`), env, the
+    operating systems (``platform.system()``) it exists on (empty: every one), and ``gpu``:
+    it follows the config's ``device`` (its module has ``use_device``)."""
 
     name: str
     module: str
     env: str
     packages: tuple[str, ...]
     platforms: tuple[str, ...] = ()
+    gpu: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,8 +160,10 @@ FRAMEWORKS: dict[str, Framework] = {
 RUNTIMES: dict[str, Runtime] = {
     r.name: r
     for r in (
-        Runtime("torch", "convstudy.runtimes.framework", "torch", ("torch",)),
-        Runtime("keras", "convstudy.runtimes.framework", "keras", ("tensorflow-cpu", "keras")),
+        Runtime("torch", "convstudy.runtimes.framework", "torch", ("torch",), gpu=True),
+        Runtime(
+            "keras", "convstudy.runtimes.framework", "keras", ("tensorflow-cpu", "keras"), gpu=True
+        ),
         Runtime("onnxruntime", "convstudy.runtimes.onnxruntime", "onnxruntime", ("onnxruntime",)),
         Runtime("coreml", "convstudy.runtimes.coreml", "coreml", ("coremltools",), ("Darwin",)),
     )

@@ -49,3 +49,9 @@ def runtime_versions(pins: Mapping[str, str], framework: str, target: str) -> di
 def framework_versions(pins: Mapping[str, str], framework: str) -> dict[str, str]:
     """The pinned versions of a training framework's packages."""
     return registry.pinned(registry.framework(framework).packages, pins)
+
+
+def prediction_device(device: str, framework: str, target: str) -> str:
+    """The config's ``device`` for a target whose runtime can use it, else "cpu" (so that
+    changing ``device`` reruns only the jobs it reaches)."""
+    return device if registry.target_runtime(framework, target).gpu else "cpu"

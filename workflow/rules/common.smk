@@ -154,6 +154,12 @@ def predict_threads(wildcards):
     return config["threads"]["predict"]
 
 
+def prediction_device(wildcards):
+    return cs_workflow.prediction_device(
+        config["device"], wildcards.framework, wildcards.target
+    )
+
+
 def runtime_versions(wildcards):
     return cs_workflow.runtime_versions(PINS, wildcards.framework, wildcards.target)
 

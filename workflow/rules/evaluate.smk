@@ -18,6 +18,7 @@ rule predict:
         evaluation=evaluation_params,
         library_threads=config["threads"]["predict"],
         versions=runtime_versions,
+        device=prediction_device,
     script:
         "../scripts/predict.py"
 

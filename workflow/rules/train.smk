@@ -14,6 +14,7 @@ rule train:
         **rule_resources("train"),
     params:
         hyper=training_params,
+        device=config["device"],
         versions=training_versions,
     script:
         "../scripts/train.py"
@@ -37,6 +38,7 @@ rule train_matched:
         **rule_resources("train"),
     params:
         hyper=training_params,
+        device=config["device"],
         versions=training_versions,
         init="matched",
     script:

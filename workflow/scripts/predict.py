@@ -22,4 +22,5 @@ with job_log(snakemake):
         threads=snakemake.params.library_threads,
         outputs_out=snakemake.output.outputs,
         record_out=snakemake.output.record,
+        device=snakemake.params.device,
     )

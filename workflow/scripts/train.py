@@ -20,4 +20,5 @@ with job_log(snakemake):
         threads=snakemake.threads,
         out_dir=snakemake.output[0],
         init=snakemake.params.get("init", "own"),
+        device=snakemake.params.device,
     )

@@ -31,6 +31,12 @@ class Adapter(Protocol):
     def seed(self, seed: int) -> None:
         """Seed the framework and ask it for deterministic kernels."""
 
+    def use_device(self, requested: str) -> str:
+        """Run training and inference on ``requested`` ("auto": a CUDA GPU when the
+        framework sees one, else the CPU; "cpu"; "cuda" or "cuda:N") with deterministic
+        kernels; return the device used ("cpu" or "cuda:N"). Call it before the framework
+        starts (first in a job)."""
+
     def limit_threads(self, n: int) -> None:
         """Use ``n`` threads for the framework's kernels (and one inter-op thread)."""
 

@@ -12,11 +12,37 @@ from typing import Any
 import numpy as np
 
 from convstudy import models
+from convstudy.errors import ConfigError
 from convstudy.frameworks import EpochFn, EvalFn, Predict, progress
 from convstudy.spec import ModelSpec
 
 NAME = "keras"
 logger = logging.getLogger(__name__)
+
+
+def use_device(requested: str) -> str:
+    """See :meth:`convstudy.frameworks.Adapter.use_device`: TensorFlow sees only the chosen
+    GPU (or none); op determinism (:func:`seed`) covers GPU kernels too.
+
+    Raises:
+        ConfigError: a CUDA device is asked for and TensorFlow sees none (or not that one).
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if requested == "auto":
+        requested = "cuda" if gpus else "cpu"
+    index = 0 if requested == "cpu" else int(requested.partition(":")[2] or 0)
+    if requested != "cpu" and index >= len(gpus):
+        raise ConfigError(
+            f"device: {requested!r}, but TensorFlow sees {len(gpus)} GPU(s)"
+            " (the default install is tensorflow-cpu)"
+        )
+    try:
+        tf.config.set_visible_devices([] if requested == "cpu" else [gpus[index]], "GPU")
+    except RuntimeError:  # TensorFlow already started in this process: keep its devices
+        logger.warning("TensorFlow already started: device %s not applied", requested)
+    return "cpu" if requested == "cpu" else f"cuda:{index}"
 
 
 def seed(seed: int) -> None:

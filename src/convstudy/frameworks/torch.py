@@ -4,6 +4,7 @@ and rebuilt from the study's architecture code, so loading never unpickles code.
 from __future__ import annotations
 
 import logging
+import os
 import random
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,11 +13,45 @@ from typing import Any
 import numpy as np
 
 from convstudy import models
+from convstudy.errors import ConfigError
 from convstudy.frameworks import EpochFn, EvalFn, Predict, progress
 from convstudy.spec import ModelSpec
 
 NAME = "torch"
 logger = logging.getLogger(__name__)
+#: Where models train and predict (set by :func:`use_device`).
+_device = "cpu"
+#: cuBLAS needs a fixed workspace for deterministic results (PyTorch's reproducibility notes).
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+def use_device(requested: str) -> str:
+    """See :meth:`convstudy.frameworks.Adapter.use_device`. On a GPU: cuDNN deterministic
+    and not benchmarking, ``CUBLAS_WORKSPACE_CONFIG`` set (with
+    ``torch.use_deterministic_algorithms`` of :func:`seed`).
+
+    Raises:
+        ConfigError: a CUDA device is asked for and PyTorch sees none (or not that one).
+    """
+    import torch
+
+    global _device
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cpu":
+        _device = "cpu"
+        return _device
+    index = int(requested.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"device: {requested!r}, but PyTorch sees {torch.cuda.device_count()} CUDA device(s)"
+            f" (torch {torch.__version__}; the default install is the CPU build)"
+        )
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    _device = f"cuda:{index}"
+    return _device
 
 
 def seed(seed: int) -> None:
@@ -72,9 +107,11 @@ def predictor(model: Any) -> Predict:
     """Batch inference without autograd."""
     import torch
 
+    model.to(_device)
+
     def predict(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return model(torch.from_numpy(x)).numpy()
+            return model(torch.from_numpy(x).to(_device)).cpu().numpy()
 
     return predict
 
@@ -108,6 +145,7 @@ def trainer(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]:
     """SGD (with momentum) or Adam, cross-entropy on logits, the given batch order."""
     import torch
 
+    model.to(_device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt: torch.optim.Optimizer
     if hyper["optimizer"] == "sgd":
@@ -126,8 +164,8 @@ def trainer(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]:
         n_batches = -(-len(x) // batch_size)
         for batch, start in enumerate(range(0, len(x), batch_size), start=1):
             progress(batch, n_batches, logger.info)
-            xb = torch.from_numpy(x[start : start + batch_size])
-            yb = torch.from_numpy(y[start : start + batch_size])
+            xb = torch.from_numpy(x[start : start + batch_size]).to(_device)
+            yb = torch.from_numpy(y[start : start + batch_size]).to(_device)
             opt.zero_grad()
             logits = model(xb)
             loss = loss_fn(logits, yb)
@@ -140,8 +178,10 @@ def trainer(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]:
     @torch.no_grad()
     def evaluate(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         model.eval()
-        logits = torch.cat([model(torch.from_numpy(x[s : s + 512])) for s in range(0, len(x), 512)])
-        target = torch.from_numpy(y)
+        logits = torch.cat(
+            [model(torch.from_numpy(x[s : s + 512]).to(_device)) for s in range(0, len(x), 512)]
+        )
+        target = torch.from_numpy(y).to(_device)
         return float(loss_fn(logits, target)), float((logits.argmax(1) == target).float().mean())
 
     return epoch, evaluate

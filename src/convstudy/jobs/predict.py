@@ -61,8 +61,10 @@ def run(
     threads: int,
     outputs_out: str | Path,
     record_out: str | Path,
+    device: str = "cpu",
 ) -> PredictionRecord:
-    """Run the model of folder ``source`` on the evaluation set; write outputs and record."""
+    """Run the model of folder ``source`` on the evaluation set; write outputs and record.
+    ``device`` (the config's) applies to runtimes that can choose one (the frameworks)."""
     source = Path(source)
     runtime = registry.target_runtime(framework, target)
     arrays = subset(load_prepared(data_path), None, None, evaluation["n_test"])
@@ -91,6 +93,7 @@ def run(
         artifact = source / registry.fmt(spec.format).artifact
         record.size_bytes = size_bytes(artifact)
         record.weights_bytes = weights_bytes(artifact)
+        record.device = runtimes.use_device(spec, device)
         limit_threads(threads, spec.format if spec.format in registry.FRAMEWORKS else None)
         x = spec.layout.prepare(arrays["x_test"])
         try:

@@ -74,6 +74,7 @@ def run(
     threads: int,
     out_dir: str | Path,
     init: str = "own",
+    device: str = "cpu",
 ) -> TrainingRecord:
     """Train one cell; write its model folder ``out_dir``; return its record.
 
@@ -85,6 +86,7 @@ def run(
         raise ValueError(f"init {init!r} for {framework}: expected 'own', or 'matched' for keras")
     started = time.perf_counter()
     fw = adapter(framework)
+    used_device = fw.use_device(device)
     limit_threads(threads, framework)
     fw.seed(seed)
     sizes = hyper["subset"]
@@ -123,6 +125,7 @@ def run(
             framework=framework,
             seed=seed,
             init=init,
+            device=used_device,
             dataset=spec.dataset,
             dataset_sha256=sha256_file(data_path),
             dataset_exact=dataset_provenance.get("exact", True),

@@ -12,6 +12,8 @@ model's own layout (``spec.layout``), to its outputs (logits). It may raise
 reported as not run, with the reason, never dropped or faked. A runtime with settings in
 the config (``evaluation.<runtime>``) takes them as a ``settings`` keyword.
 ``thread_counts`` reads back the thread counts the runtime really uses.
+``use_device(requested: str, spec) -> str`` (optional) moves the runtime to a device (the
+config's ``device``); a runtime without it runs on the CPU.
 """
 
 from __future__ import annotations
@@ -55,6 +57,14 @@ def load(
     if settings:
         return cast(Predict, module.load(artifact, spec, threads=threads, settings=settings))  # type: ignore[call-arg]
     return module.load(artifact, spec, threads=threads)
+
+
+def use_device(spec: ModelSpec, requested: str) -> str:
+    """Ask the runtime of ``spec`` for device ``requested``; return the device it uses
+    ("cpu" for a runtime that has no choice)."""
+    module = registry.module(runtime_of(spec).module)
+    chooser = getattr(module, "use_device", None)
+    return str(chooser(requested, spec)) if chooser else "cpu"
 
 
 def thread_counts(spec: ModelSpec, predict: Predict) -> dict[str, int]:

@@ -17,6 +17,11 @@ def load(artifact: Path, spec: ModelSpec, *, threads: int) -> Predict:
     return predict
 
 
+def use_device(requested: str, spec: ModelSpec) -> str:
+    """Run the model on ``requested`` (see :meth:`convstudy.frameworks.Adapter.use_device`)."""
+    return adapter(spec.format).use_device(requested)
+
+
 def thread_counts(predict: Predict) -> dict[str, int]:
     """The framework's thread counts now."""
     return adapter(predict.framework).thread_counts()  # type: ignore[attr-defined]
