@@ -6,7 +6,7 @@ CORES ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup study report test lint benchmark clean
+.PHONY: setup study report coreml-mac test lint benchmark clean
 
 $(STAMP): envs/requirements.txt envs/test-requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,18 @@ study: setup
 report: study
 	$(BIN)/snakemake --report results/report.html
 	@echo "Open results/report.html in a browser."
+
+## macOS only: the CoreML predictions, attack replays and their comparisons, from a Linux
+## run's results/ and data/prepared/ copied here with their times (rsync -a). Copy
+## results/ back and run `make study` on Linux to gather them (README, "CoreML on a Mac").
+MAC_PACKAGES := snakemake coremltools numpy pandas pooch jsonschema pyyaml tabulate packaging
+coreml-mac:
+	test "$$(uname -s)" = Darwin || { echo "coreml-mac: the CoreML runtime needs macOS"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	grep -E "^($(shell echo $(MAC_PACKAGES) | tr ' ' '|'))==" envs/requirements.txt > $(VENV)/mac-requirements.txt
+	$(BIN)/pip install --quiet -r $(VENV)/mac-requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python -m convstudy.mac --cores $(CORES) --keep-going $(MAC_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest
