@@ -25,7 +25,7 @@ study: setup
 
 ## The HTML report of the study (every table and figure, with captions): results/report.html.
 report: study
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/snakemake --cores 1 --report results/report.html
 	@echo "Open results/report.html in a browser."
 
 ## macOS only: the CoreML predictions, attack replays and their comparisons, from a Linux

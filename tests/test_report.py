@@ -26,7 +26,7 @@ def rendered(tiny_run: Path) -> dict[str, dict[str, Any]]:
     if not report_page.browser_present():
         pytest.skip(f"chromium and chromium-driver cannot be installed: {done.stderr[-500:]}")
     report = tiny_run / "report.html"
-    made = snakemake(tiny_run, "--report", str(report), configfiles=[TINY])
+    made = snakemake(tiny_run, "--cores", "1", "--report", str(report), configfiles=[TINY])
     assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
     results: dict[str, dict[str, Any]] = report_page.rendered_results(report)
     return results
