@@ -78,6 +78,7 @@ def _check_names(config: Mapping[str, Any]) -> None:
             raise ConfigError(
                 f"invalid config key 'training.{model}': missing (model '{model}' is in 'models')"
             )
+    imported_models(config)
     for i, name in enumerate(config["formats"]):
         for framework in config["frameworks"]:
             try:
@@ -87,6 +88,25 @@ def _check_names(config: Mapping[str, Any]) -> None:
                     f"invalid config key 'formats.{i}': {name!r} cannot be reached from "
                     f"{framework} ({error.args[0]})"
                 ) from None
+
+
+def imported_models(config: Mapping[str, Any]) -> dict[str, str]:
+    """The config's ``imported_models``: cell (``model/framework/seed<seed>``) -> the
+    checkpoint's path. Raises ConfigError for a model or framework the config does not run,
+    or a cell given twice."""
+    cells: dict[str, str] = {}
+    for i, entry in enumerate(config.get("imported_models") or []):
+        for key, known in (("model", config["models"]), ("framework", config["frameworks"])):
+            if entry[key] not in known:
+                raise ConfigError(
+                    f"invalid config key 'imported_models.{i}.{key}': {entry[key]!r} is not "
+                    f"in '{key}s' ({', '.join(known)})"
+                )
+        cell = f"{entry['model']}/{entry['framework']}/seed{entry['seed']}"
+        if cell in cells:
+            raise ConfigError(f"invalid config key 'imported_models.{i}': {cell} is given twice")
+        cells[cell] = str(entry["path"])
+    return cells
 
 
 def local_data_dir(config: Mapping[str, Any]) -> str | None:

@@ -129,6 +129,9 @@ class TrainingRecord(Record):
     init: str = "own"
     #: Where it trained: "cpu" or "cuda:N" (the config's ``device``, resolved).
     device: str = "cpu"
+    #: For ``init == "imported"``: the checkpoint's path and sha256 (config ``imported_models``).
+    imported_from: str = ""
+    imported_sha256: str = ""
     dataset: str
     dataset_sha256: str
     dataset_exact: bool

@@ -25,6 +25,7 @@ def _validated(config):
 
 
 LOCAL_DATA_DIR = _validated(config)
+IMPORTED = cs_config.imported_models(config)
 PINS_FILE = config.get(
     "pins_file", str(Path(workflow.basedir) / "envs/requirements.txt")
 )
@@ -119,6 +120,13 @@ def prepare_params(wildcards):
 
 def training_params(wildcards):
     return dict(config["training"][wildcards.model])
+
+
+def imported_checkpoint(wildcards):
+    """The checkpoint a cell imports instead of training (config `imported_models`), or
+    nothing."""
+    cell = f"{wildcards.model}/{wildcards.framework}/seed{wildcards.seed}"
+    return [IMPORTED[cell]] if cell in IMPORTED else []
 
 
 def training_versions(wildcards):

@@ -1,6 +1,7 @@
 rule train:
     input:
         data=prepared_npz,
+        checkpoint=imported_checkpoint,
     output:
         directory(TRAINED),
     log:

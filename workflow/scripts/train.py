@@ -9,16 +9,19 @@ from convstudy.scripting import job_log
 # The job is imported inside job_log, which may first restrict imports to what the job's
 # conda env provides (CONVSTUDY_CHECK_ENVS=1, see convstudy.envs).
 with job_log(snakemake):
-    from convstudy.jobs import train
+    from convstudy.jobs import import_model, train
 
-    train.run(
-        model=snakemake.wildcards.model,
-        framework=snakemake.wildcards.framework,
-        seed=int(snakemake.wildcards.seed),
-        data_path=snakemake.input.data,
-        hyper=snakemake.params.hyper,
-        threads=snakemake.threads,
-        out_dir=snakemake.output[0],
-        init=snakemake.params.get("init", "own"),
-        device=snakemake.params.device,
-    )
+    cell = {
+        "model": snakemake.wildcards.model,
+        "framework": snakemake.wildcards.framework,
+        "seed": int(snakemake.wildcards.seed),
+        "data_path": snakemake.input.data,
+        "hyper": snakemake.params.hyper,
+        "threads": snakemake.threads,
+        "out_dir": snakemake.output[0],
+        "device": snakemake.params.device,
+    }
+    if snakemake.input.get("checkpoint"):  # config imported_models: no training
+        import_model.run(checkpoint=snakemake.input.checkpoint[0], **cell)
+    else:
+        train.run(init=snakemake.params.get("init", "own"), **cell)
