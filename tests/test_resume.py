@@ -25,6 +25,7 @@ from convstudy.resume import (
     WorkdirBusy,
     exclusive,
     incomplete_outputs,
+    is_workflow_process,
     lock_files,
     processes_in,
 )
@@ -213,6 +214,14 @@ def test_kill_resume_and_refusal_while_an_orphaned_job_writes(tmp_path: Path) ->
     after = snapshot(workdir, ["out"])
     assert {p: after[p] for p in finished} == finished  # finished jobs not redone
     assert not lock_files(workdir) and not incomplete_outputs(workdir)
+
+
+def test_what_counts_as_a_workflow_process() -> None:
+    assert is_workflow_process(["/x/.venv/bin/python", "-m", "snakemake", "--cores", "2"])
+    assert is_workflow_process(["/x/.venv/bin/snakemake", "--cores", "2"])
+    assert is_workflow_process(["python", "/w/.snakemake/scripts/tmpab12.convert.py"])
+    assert not is_workflow_process(["tail", "-f", ".snakemake/log/2026.snakemake.log"])
+    assert not is_workflow_process(["vim", "Snakefile"])
 
 
 def test_two_wrappers_exclude_each_other(tmp_path: Path) -> None:

@@ -79,8 +79,15 @@ def _ancestors(pid: int) -> set[int]:
     return seen
 
 
-def _is_workflow_process(cmdline: str) -> bool:
-    return "snakemake" in cmdline  # the main process, or a job's .snakemake/scripts/ file
+def is_workflow_process(argv: Sequence[str]) -> bool:
+    """Whether a command line is Snakemake's (``snakemake ...``, ``python -m snakemake``)
+    or one of its jobs' (a ``.snakemake/scripts/`` file); a ``tail -f`` of a log is not."""
+    for i, arg in enumerate(argv):
+        if Path(arg).name == "snakemake" or ".snakemake/scripts/" in arg:
+            return True
+        if arg == "-m" and i + 1 < len(argv) and argv[i + 1] == "snakemake":
+            return True
+    return False
 
 
 def processes_in(workdir: Path) -> list[str]:
@@ -97,8 +104,9 @@ def processes_in(workdir: Path) -> list[str]:
             raw = Path(f"/proc/{entry.name}/cmdline").read_bytes()
         except OSError:  # gone, a kernel thread, or another user's
             continue
-        cmdline = raw.replace(b"\0", b" ").decode(errors="replace").strip()
-        if (cwd == workdir or workdir in cwd.parents) and _is_workflow_process(cmdline):
+        argv = raw.decode(errors="replace").rstrip("\0").split("\0")
+        cmdline = " ".join(argv)
+        if (cwd == workdir or workdir in cwd.parents) and is_workflow_process(argv):
             found.append(f"pid {entry.name} (in {cwd}): {cmdline[:200]}")
     return found
 
