@@ -61,6 +61,15 @@ def snakemake(
     )
 
 
+def as_root(command: Sequence[str]) -> list[str] | None:
+    """``command`` as root: itself when this is root, through passwordless ``sudo`` (CI
+    runners) otherwise; None when neither is possible."""
+    if os.geteuid() == 0:
+        return list(command)
+    sudo = subprocess.run(["sudo", "-n", "true"], capture_output=True, check=False)
+    return ["sudo", "-n", *command] if sudo.returncode == 0 else None
+
+
 def run_python(script: str, *args: str) -> list[str]:
     """Run ``script`` in a fresh interpreter of this environment; return its stdout lines."""
     done = subprocess.run(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, TINY, snakemake
+from conftest import REPO, TINY, as_root, snakemake
 
 from convstudy.report import report_contents
 
@@ -19,9 +19,8 @@ INSTALL = REPO / "scripts" / "install-browser.sh"
 
 @pytest.fixture(scope="session")
 def rendered(tiny_run: Path) -> dict[str, dict[str, Any]]:
-    done = subprocess.run(
-        ["bash", str(INSTALL)], capture_output=True, text=True, check=False, timeout=1200
-    )
+    command = as_root(["bash", str(INSTALL)]) or ["bash", str(INSTALL)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1200)
     report_page = pytest.importorskip("report_page", reason="selenium is not installed")
     if not report_page.browser_present():
         pytest.skip(f"chromium and chromium-driver cannot be installed: {done.stderr[-500:]}")

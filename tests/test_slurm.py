@@ -6,7 +6,6 @@ which would double its time without exercising anything new."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, TINY, job_counts, snakemake
+from conftest import REPO, TINY, as_root, job_counts, snakemake
 
 CLUSTER = REPO / "scripts" / "slurm-cluster.sh"
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
@@ -31,19 +30,13 @@ TEST_CLUSTER_ARGS = (
 )  # fmt: skip
 
 
-def _cluster(command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(CLUSTER), command], capture_output=True, text=True, check=False, timeout=900
-    )
-
-
 @pytest.fixture(scope="session")
 def slurm_cluster() -> Iterator[None]:
     """A running one-node cluster on localhost; installed by the script where missing."""
-    installed = all(shutil.which(tool) for tool in ("slurmctld", "slurmd", "sinfo", "munged"))
-    if not installed and os.geteuid() != 0:
-        pytest.skip("SLURM is not installed and installing slurm-wlm and munge needs root")
-    started = _cluster("start")
+    command = as_root(["bash", str(CLUSTER), "start"])
+    if command is None:
+        pytest.skip("starting the SLURM daemons (and installing slurm-wlm) needs root or sudo")
+    started = subprocess.run(command, capture_output=True, text=True, check=False, timeout=900)
     if started.returncode != 0:
         if "apt-get" in started.stderr and not shutil.which("slurmctld"):
             pytest.skip(f"slurm-wlm and munge cannot be installed: {started.stderr[-500:]}")
