@@ -72,20 +72,38 @@ def _click_menu(driver: webdriver.Chrome, label: str) -> None:
     items[0].click()
 
 
-def _inspect(driver: webdriver.Chrome, index: int) -> dict[str, Any]:
+def _click(driver: webdriver.Chrome, element: WebElement) -> None:
+    """Click as the page's own handler sees it, wherever the element is scrolled to."""
+    driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", element
+    )
+
+
+def _row_path(driver: webdriver.Chrome, row: WebElement, paths: list[str]) -> str:
+    """The result a listing row shows: its first cell is the path, or, for results with
+    ``labels``, its cells are the label values."""
+    cells = [td.text.strip() for td in row.find_elements(By.TAG_NAME, "td")[:-1]]
+    for path in paths:
+        labels = driver.execute_script("return results[arguments[0]].labels || {};", path)
+        if cells == [str(value) for value in labels.values()] or cells[:1] == [path]:
+            return path
+    raise AssertionError(f"no result of {paths} matches the row {cells}")
+
+
+def _inspect(driver: webdriver.Chrome, index: int, paths: list[str]) -> dict[str, Any]:
     row = _rows(driver)[index]
-    path = row.find_elements(By.TAG_NAME, "td")[0].text.strip()
+    path = _row_path(driver, row, paths)
     view = row.find_elements(By.CSS_SELECTOR, "td:last-child a")[0]
     found: dict[str, Any] = {"path": path}
     if view.get_attribute("download"):
         found.update(kind="download", ok=(view.get_attribute("href") or "").startswith("data:"))
     else:
-        view.click()
+        _click(driver, view)
         # wait until the app shows this result (its data URI), not the previous one
         shown = WebDriverWait(driver, WAIT).until(
             lambda d: d.execute_script(
                 """const uri = results[arguments[0]].data_uri;
-                   for (const el of document.querySelectorAll('#app img, #app iframe'))
+                   for (const el of document.querySelectorAll('img, iframe'))
                        if (el.getAttribute('src') === uri) return el;
                    return null;""",
                 path,
@@ -110,10 +128,8 @@ def _inspect(driver: webdriver.Chrome, index: int) -> dict[str, Any]:
                 found.update(kind="html", ok=bool(body.text.strip()), tables=tables)
             finally:
                 driver.switch_to.default_content()
-    _rows(driver)[index].find_elements(By.CSS_SELECTOR, "td:last-child a")[1].click()
-    WebDriverWait(driver, WAIT).until(
-        lambda d: "snakemake rule" in _nav(d).text.lower() and path in _nav(d).text
-    )
+    _click(driver, _rows(driver)[index].find_elements(By.CSS_SELECTOR, "td:last-child a")[1])
+    WebDriverWait(driver, WAIT).until(lambda d: "snakemake rule" in _nav(d).text.lower())
     found["panel"] = _nav(driver).text
     return found
 
@@ -125,10 +141,7 @@ def rendered_results(report: Path) -> dict[str, dict[str, Any]]:
     try:
         driver.get(report.resolve().as_uri())
         WebDriverWait(driver, WAIT).until(lambda d: "results" in _nav(d).text.lower())
-        categories = driver.execute_script(
-            "return Object.fromEntries(Object.entries(categories)"
-            ".map(([c, s]) => [c, Object.keys(s)]));"
-        )
+        categories: dict[str, dict[str, list[str]]] = driver.execute_script("return categories;")
         results: dict[str, dict[str, Any]] = {}
         for category, subcategories in categories.items():
             driver.execute_script("app.setView({navbarMode: 'menu'});")
@@ -138,7 +151,7 @@ def rendered_results(report: Path) -> dict[str, dict[str, Any]]:
                     driver.execute_script("app.showCategory(arguments[0]);", category)
                     _click_menu(driver, subcategory)
                 for index in range(len(_rows(driver))):
-                    found = _inspect(driver, index)
+                    found = _inspect(driver, index, subcategories[subcategory])
                     found.update(category=category, subcategory=subcategory)
                     results[found["path"]] = found
                     driver.execute_script(  # back to the listing the panel replaced

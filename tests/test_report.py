@@ -65,4 +65,8 @@ def test_every_table_and_figure_is_shown_with_its_caption(
             assert shown["kind"] == "img", shown
         captions.append(caption(shown["panel"]))
         assert len(captions[-1]) > 80, f"{path}: caption {captions[-1]!r}"
+        # a caption that is not valid reStructuredText renders docutils' error messages
+        assert not re.search(r"System Message|Undefined substitution|backlink", captions[-1]), (
+            f"{path}: {captions[-1]!r}"
+        )
     assert len(set(captions)) == len(captions)  # one caption per table and figure
