@@ -90,7 +90,7 @@ def test_every_rule_runs_in_an_existing_env() -> None:
     assert used["onnxruntime"] == {"predict", "replay", "convert"}
     assert used["coreml"] == {"convert", "predict", "read_weights", "replay"}
     assert used["torch"] == used["keras"] == {"train", "convert", "predict", "replay"}
-    assert used["attacks"] == {"attack"}
+    assert used["attacks"] == {"attack", "attack_direct"}
     assert used["report"] == {
         "compare", "gather", "report", "ablation_init", "select", "robustness",
         "report_robustness",
