@@ -61,6 +61,26 @@ def disagreement(y_o: np.ndarray, y_c: np.ndarray) -> float:
     return float(np.mean(y_o.argmax(axis=1) != y_c.argmax(axis=1)))
 
 
+#: How many of the source's top labels Kendall's tau ranks.
+TOP_K = 5
+
+
+def topk_kendall_tau(y_o: np.ndarray, y_c: np.ndarray, k: int = TOP_K) -> float:
+    """Mean over samples of Kendall's tau (tau-b, scipy) between the original's and the
+    converted model's scores of the original's top-``k`` labels (all labels when there are
+    fewer): 1 when the converted model ranks them alike. Samples whose scores tie
+    throughout (tau undefined) are left out; NaN when every sample is."""
+    from scipy.stats import kendalltau
+
+    k = min(k, y_o.shape[1])
+    top = np.argsort(-y_o, axis=1, kind="stable")[:, :k]
+    taus = [
+        kendalltau(o[labels], c[labels]).statistic for o, c, labels in zip(y_o, y_c, top)
+    ]
+    values = np.asarray(taus, dtype=np.float64)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
 def compare_outputs(y_o: np.ndarray, y_c: np.ndarray) -> dict[str, float]:
     """Every RQ1 comparison metric, by column name."""
     if y_o.shape != y_c.shape:
@@ -73,4 +93,5 @@ def compare_outputs(y_o: np.ndarray, y_c: np.ndarray) -> dict[str, float]:
         "rel_error_eps": relative_error_eps(y_o, y_c),
         "norm_max_error": normalised_max_error(y_o, y_c),
         "disagreement": disagreement(y_o, y_c),
+        "topk_tau": topk_kendall_tau(y_o, y_c),
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from convstudy import registry
-from convstudy.converters import Converted
+from convstudy.converters import Converted, NotAvailable
 from convstudy.provenance import Provenance
 from convstudy.records import ConversionRecord
 from convstudy.sizes import size_bytes
@@ -59,7 +59,7 @@ def run(
     source, out_dir = Path(source), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     source_format, target = registry.last_hop(framework, route)
-    entry = registry.converter(source_format, target)
+    missing = registry.missing_converter(source_format, target)
     record = ConversionRecord(
         model=model,
         framework=framework,
@@ -67,7 +67,7 @@ def run(
         route=route,
         source_format=source_format,
         format=target,
-        converter=entry.name,
+        converter="" if missing else registry.converter(source_format, target).name,
         converter_versions=dict(settings["versions"]),
         settings={key: value for key, value in settings.items() if key != "versions"},
         provenance=Provenance.of_job(threads=threads, params=dict(settings)),
@@ -77,6 +77,11 @@ def run(
         record.skip(f"not reached: {failed}")
         logger.warning("%s: %s", route, record.reason)
         return _write(record, out_dir)
+    if missing:
+        record.status, record.reason = "error", f"NoConverter: {missing}"
+        logger.warning("%s: %s", route, record.reason)
+        return _write(record, out_dir)
+    entry = registry.converter(source_format, target)
     limit_threads(threads, source_format if source_format in registry.FRAMEWORKS else None)
     spec = ModelSpec.load(source)
     artifact = out_dir / registry.fmt(target).artifact
@@ -84,6 +89,9 @@ def run(
     tic = time.perf_counter()
     try:
         converted = converter.convert(source, spec, artifact, settings=settings)
+    except NotAvailable as reason:
+        record.skip(str(reason))
+        logger.warning("%s: %s", route, record.reason)
     except Exception as error:  # noqa: BLE001 -- any converter crash is a result, not a bug
         record.fail(error)
         record.seconds = time.perf_counter() - tic
