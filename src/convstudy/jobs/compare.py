@@ -29,7 +29,7 @@ def run(
         provenance=predicted.provenance,
     )
     if predicted.status != "ok":
-        record.skip(predicted.reason)
+        record.status, record.reason = predicted.status, predicted.reason
     else:
         with np.load(original) as o, np.load(converted) as c:
             if not np.array_equal(o["labels"], c["labels"]):

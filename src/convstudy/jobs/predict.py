@@ -3,7 +3,8 @@ evaluation set.
 
 Writes the raw last-layer outputs (logits) and a record with accuracy, load time and
 inference time. A cell whose runtime cannot run here, or whose conversion failed, is
-written as ``"status": "not_run"`` with the reason.
+written as ``"status": "not_run"`` with the reason; a converted model that raises in its
+runtime (e.g. an onnx2tf graph that gathers out of range) as ``"status": "error"``.
 """
 
 from __future__ import annotations
@@ -81,14 +82,29 @@ def run(
             load_seconds = time.perf_counter() - tic
         except runtimes.NotRunnable as reason:
             record.skip(str(reason))
+        except Exception as error:
+            if target == registry.ORIGINAL:
+                raise
+            logger.warning("converted model failed to load in its runtime", exc_info=True)
+            record.fail(error)
         else:
-            outputs, times = run_timed(
-                predict,
-                x,
-                batch_size=evaluation["batch_size"],
-                warmup=evaluation["warmup"],
-                repeats=evaluation["repeats"],
-            )
+            try:
+                outputs, times = run_timed(
+                    predict,
+                    x,
+                    batch_size=evaluation["batch_size"],
+                    warmup=evaluation["warmup"],
+                    repeats=evaluation["repeats"],
+                )
+            except Exception as error:
+                if target == registry.ORIGINAL:
+                    raise  # the trained model itself failing is a bug, not a finding
+                # a converted model that loads but crashes in its runtime is a finding
+                logger.warning("converted model failed in its runtime", exc_info=True)
+                record.fail(error)
+                np.savez(outputs_out, outputs=outputs, labels=labels)
+                record.dump(record_out)
+                return record
             outputs = outputs.astype(np.float32)
             stats = summary(times)
             record.accuracy = float(np.mean(outputs.argmax(axis=1) == labels))
