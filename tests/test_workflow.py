@@ -26,10 +26,13 @@ def dry_run(
 def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     counts = dry_run(tmp_path, env={"CONVSTUDY_DATA_DIR": str(data_dir)})
     # 5 models x 2 frameworks x 2 seeds; 3 formats; original + 3 formats predicted; the
-    # weights of the 2 CoreML formats read back; one gather job per table.
+    # weights of the 2 CoreML formats read back; one gather job per table. The matrix
+    # (seed 0): 6 torch and 7 keras paths with 5 and 6 hops beside RQ1's `onnx`, each hop
+    # converted, predicted and compared: 5 x 11 more of each, and 5 x 13 path records.
     assert counts == {
-        "prepare_dataset": 3, "train": 20, "convert": 60, "read_weights": 40, "predict": 80,
-        "compare": 60, "gather": 5, "report": 1, "all": 1,
+        "prepare_dataset": 3, "train": 20, "convert": 60 + 55, "read_weights": 40,
+        "predict": 80 + 55, "compare": 60 + 55, "matrix_path": 65, "gather": 6, "report": 1,
+        "matrix_report": 1, "all": 1,
     }  # fmt: skip
 
 
@@ -79,7 +82,8 @@ def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
     predictions = pd.read_csv(tables / "predictions.csv")
     comparisons = pd.read_csv(tables / "comparisons.csv")
     conversions = pd.read_csv(tables / "conversions.csv")
-    assert len(predictions) == 2 * 2 * 4 and len(comparisons) == len(conversions) == 2 * 2 * 3
+    assert len(predictions) == 2 * 2 * 4 and len(comparisons) == 2 * 2 * 3
+    assert len(conversions) == 2 * 2 * 3 + 2 * 8  # RQ1's hops, then the matrix's 8 more
     for frame in (predictions, comparisons, conversions):
         assert {
             "seed",
@@ -98,7 +102,8 @@ def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
     onnx = comparisons[comparisons["format"] == "onnx"]
     assert (onnx["status"] == "ok").all()
     assert (onnx["abs_error"] < 1e-4).all() and (onnx["disagreement"] <= 0.02).all()
-    assert set(conversions["status"]) == {"ok"}
+    rq1 = conversions["route"].isin(["onnx", "coreml-fp32", "coreml-fp16"])
+    assert set(conversions.loc[rq1, "status"]) == {"ok"}
     weights = pd.read_csv(tables / "coreml_weights.csv")
     assert set(weights["format"]) == {"coreml-fp32", "coreml-fp16"} and "seed" in weights
     fp32 = weights[(weights["format"] == "coreml-fp32") & (weights["model"] == "lenet5")]
@@ -122,14 +127,17 @@ def test_tiny_run_history_and_models(tiny_run: Path) -> None:
 
 
 def _rerun_counts(tiny_run: Path, tmp_path: Path, package: str, version: str) -> dict[str, int]:
+    changes = 0
+    for name in ("requirements.txt", "requirements-nodeps.txt"):  # the pins and their companion
+        original = (REPO / "envs" / name).read_text()
+        changed = "\n".join(
+            f"{package}=={version}" if line.startswith(f"{package}==") else line
+            for line in original.splitlines()
+        )
+        changes += changed != original
+        (tmp_path / name).write_text(changed)
+    assert changes == 1
     pins = tmp_path / "requirements.txt"
-    original = (REPO / "envs" / "requirements.txt").read_text()
-    changed = "\n".join(
-        f"{package}=={version}" if line.startswith(f"{package}==") else line
-        for line in original.splitlines()
-    )
-    assert changed != original
-    pins.write_text(changed)
     return dry_run(tiny_run, "--config", f"pins_file={pins}", configfiles=(TINY,))
 
 
@@ -138,28 +146,29 @@ def test_nothing_to_rerun_after_tiny_run(tiny_run: Path) -> None:
     assert "Nothing to be done" in done.stdout + done.stderr
 
 
-@pytest.mark.parametrize(
-    ("package", "expected_convert", "expected_read"),
-    [
-        ("tf2onnx", 2, 0),  # keras -> onnx
-        ("coremltools", 8, 8),  # every CoreML conversion and its weight read-back
-        ("onnxscript", 2, 0),  # torch -> onnx
-    ],
-)
+#: Per changed pin: the hops that use it and every hop after them (each converted,
+#: predicted, compared), the matrix paths through them, and the tables gathered anew.
+RERUNS = {
+    # keras -> onnx (RQ1) and tflite -> onnx (matrix): 2 models each
+    "tf2onnx": {"convert": 4, "predict": 4, "compare": 4, "matrix_path": 2, "gather": 4,
+                "report": 1, "matrix_report": 1, "all": 1},
+    # every CoreML conversion and its weight read-back
+    "coremltools": {"convert": 8, "read_weights": 8, "predict": 8, "compare": 8, "gather": 4,
+                    "report": 1, "all": 1},
+    # torch -> onnx, and the 4 matrix hops after it, of 2 models; 3 torch paths each
+    "onnxscript": {"convert": 10, "predict": 10, "compare": 10, "matrix_path": 6, "gather": 4,
+                   "report": 1, "matrix_report": 1, "all": 1},
+    # onnx -> torch-fx only (converter and runtime): RQ1's tables are untouched
+    "onnx2torch": {"convert": 2, "predict": 2, "compare": 2, "matrix_path": 2, "gather": 2,
+                   "matrix_report": 1, "all": 1},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("package", RERUNS)
 def test_converter_version_change_reruns_only_its_conversions(
-    tiny_run: Path, tmp_path: Path, package: str, expected_convert: int, expected_read: int
+    tiny_run: Path, tmp_path: Path, package: str
 ) -> None:
-    counts = _rerun_counts(tiny_run, tmp_path, package, "99.0")
-    assert counts.pop("convert") == expected_convert
-    assert counts.pop("read_weights", 0) == expected_read
-    # conversions, predictions and comparisons (and coreml_weights) are gathered anew.
-    assert counts == {
-        "predict": expected_convert,
-        "compare": expected_convert,
-        "gather": 4 if expected_read else 3,
-        "report": 1,
-        "all": 1,
-    }
+    assert _rerun_counts(tiny_run, tmp_path, package, "99.0") == RERUNS[package]
 
 
 def test_changing_one_models_hyperparameter_reruns_only_that_model(
@@ -171,15 +180,18 @@ def test_changing_one_models_hyperparameter_reruns_only_that_model(
     )  # the first block: lenet5
     counts = dry_run(tiny_run, configfiles=(changed,))
     # LeNet-5 in both frameworks: 2 trainings, 6 conversions (4 of them to CoreML, read
-    # back), 8 predictions, 6 comparisons; every table is gathered anew.
+    # back), 8 predictions, 6 comparisons; the matrix's 8 hops (each converted, predicted,
+    # compared) and 5 paths; every table is gathered anew.
     assert counts == {
         "train": 2,
-        "convert": 6,
+        "convert": 6 + 8,
         "read_weights": 4,
-        "predict": 8,
-        "compare": 6,
-        "gather": 5,
+        "predict": 8 + 8,
+        "compare": 6 + 8,
+        "matrix_path": 5,
+        "gather": 6,
         "report": 1,
+        "matrix_report": 1,
         "all": 1,
     }
 

@@ -74,9 +74,7 @@ def topk_kendall_tau(y_o: np.ndarray, y_c: np.ndarray, k: int = TOP_K) -> float:
 
     k = min(k, y_o.shape[1])
     top = np.argsort(-y_o, axis=1, kind="stable")[:, :k]
-    taus = [
-        kendalltau(o[labels], c[labels]).statistic for o, c, labels in zip(y_o, y_c, top)
-    ]
+    taus = [kendalltau(o[labels], c[labels]).statistic for o, c, labels in zip(y_o, y_c, top)]
     values = np.asarray(taus, dtype=np.float64)
     return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 

@@ -148,7 +148,9 @@ RUNTIMES: dict[str, Runtime] = {
         # ---- conversion matrix (Part 2)
         Runtime("tensorflow", "convstudy.runtimes.savedmodel", "tflite", ("tensorflow-cpu",)),
         Runtime("litert", "convstudy.runtimes.litert", "tflite", ("ai-edge-litert",)),
-        Runtime("onnx2torch", "convstudy.runtimes.onnx2torch", "onnx2torch", ("onnx2torch", "torch")),
+        Runtime(
+            "onnx2torch", "convstudy.runtimes.onnx2torch", "onnx2torch", ("onnx2torch", "torch")
+        ),
     )
 }
 

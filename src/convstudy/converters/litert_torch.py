@@ -35,7 +35,11 @@ def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, 
         )
     command = [str(python), "-m", __name__, str(source), str(out), str(settings["batch"])]
     done = subprocess.run(
-        command, capture_output=True, text=True, env={"PYTHONPATH": str(SRC), "PATH": ""}
+        command,
+        check=False,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(SRC), "PATH": ""},
     )
     sys.stderr.write(done.stderr[-20000:])
     if done.returncode != 0:

@@ -26,7 +26,7 @@ import numpy as np
 
 def _import_onnx2torch() -> Any:
     try:
-        import torchvision  # noqa: F401
+        import torchvision
     except Exception:  # noqa: BLE001 -- absent, or the CUDA build failing with CPU torch
         for name in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
             del sys.modules[name]
@@ -77,7 +77,12 @@ def _recurrent_module(kind: str) -> type:
             n_out: int,
         ) -> None:
             super().__init__()
-            self.hidden, self.layout, self.lbr, self.n_out = hidden, layout, linear_before_reset, n_out
+            self.hidden, self.layout, self.lbr, self.n_out = (
+                hidden,
+                layout,
+                linear_before_reset,
+                n_out,
+            )
             gates = w.shape[1]
             bias = b[0] if b is not None else np.zeros(2 * gates, np.float32)
             self.W = torch.nn.Parameter(torch.from_numpy(w[0].copy()))
@@ -182,13 +187,13 @@ def _register_missing_converters() -> None:
             axes = [int(v) for v in constant(inputs[1], graph).reshape(-1)]
         if not axes and node.attributes.get("noop_with_empty_axes", 0):
             raise NotImplementedError(f"{node.operation_type}: noop_with_empty_axes=1")
-        module = OnnxReduceStaticAxes(
-            node.operation_type, axes, node.attributes.get("keepdims", 1)
-        )
+        module = OnnxReduceStaticAxes(node.operation_type, axes, node.attributes.get("keepdims", 1))
         mapping = OnnxMapping(inputs=(inputs[0],), outputs=tuple(node.output_values))
         return OperationConverterResult(torch_module=module, onnx_mapping=mapping)
 
-    added = [(kind, version, recurrent(kind)) for kind in ("LSTM", "GRU") for version in (7, 14, 22)]
+    added = [
+        (kind, version, recurrent(kind)) for kind in ("LSTM", "GRU") for version in (7, 14, 22)
+    ]
     added += [
         (op, 18, reduce18)
         for op in ("ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",

@@ -46,6 +46,4 @@ def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, 
     shape = tuple(d.dim_value or None for d in tensor_type.shape.dim)
     dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name
     facts = {"converter": how, "opset": opset_written(out), "opset_requested": opset}
-    return Converted(
-        spec.observed("onnx", shape=shape, dtype=dtype, name=graph_input.name), facts
-    )
+    return Converted(spec.observed("onnx", shape=shape, dtype=dtype, name=graph_input.name), facts)

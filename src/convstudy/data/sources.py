@@ -260,7 +260,9 @@ class _LogProgress:
     def update(self, n: int) -> None:
         self.done += n
         if self.total and self.done / self.total >= self.next_report:
-            logger.info("%s: %3.0f%% of %d bytes", self.url, 100 * self.done / self.total, self.total)
+            logger.info(
+                "%s: %3.0f%% of %d bytes", self.url, 100 * self.done / self.total, self.total
+            )
             self.next_report = (int(10 * self.done / self.total) + 1) / 10
 
     def reset(self) -> None:

@@ -47,9 +47,13 @@ def matrix_paths(matrix: pd.DataFrame) -> pd.DataFrame:
         changed = final["first_changed_hop"]
         row["first_changed_hop"] = int(changed.max()) if (changed > 0).any() else "none"
         steps = group.copy()
-        steps["step"] = _metric(steps, "disagreement").fillna(0.0).groupby(
-            steps["seed"]
-        ).diff().fillna(_metric(steps, "disagreement").fillna(0.0))
+        steps["step"] = (
+            _metric(steps, "disagreement")
+            .fillna(0.0)
+            .groupby(steps["seed"])
+            .diff()
+            .fillna(_metric(steps, "disagreement").fillna(0.0))
+        )
         worst = steps.loc[steps["step"].idxmax()] if steps["step"].max() > 0 else None
         row["worst_hop"] = "none" if worst is None else worst["hop_route"]
         reasons = final.loc[final["status"] != "ok", "reason"].dropna().unique()
