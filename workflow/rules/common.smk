@@ -133,7 +133,9 @@ def evaluation_params(wildcards):
     """The evaluation settings; a target only the matrix asks for takes the matrix's
     timing settings (it is evaluated for its outputs, not timed for RQ2)."""
     settings = dict(config["evaluation"])
-    if wildcards.target not in targets_of(wildcards.framework, wildcards.seed, matrix=False):
+    if wildcards.target not in targets_of(
+        wildcards.framework, wildcards.seed, matrix=False
+    ):
         settings.update(MATRIX.get("evaluation", {}))
     return {**settings, "n_test": config["training"][wildcards.model]["subset"]["test"]}
 
@@ -234,7 +236,11 @@ def targets_of(framework, seed, matrix=True):
     """The cell's prediction targets: the original and every compared route."""
     if seed not in SEEDS and not (matrix and seed in MATRIX_SEEDS):
         return []
-    routes = compared_routes_of(framework, seed) if matrix else rq1_routes_of(framework, seed)
+    routes = (
+        compared_routes_of(framework, seed)
+        if matrix
+        else rq1_routes_of(framework, seed)
+    )
     return [registry.ORIGINAL, *routes]
 
 
@@ -285,5 +291,9 @@ def final_targets():
         expand("results/tables/{table}.csv", table=RECORD_TYPES)
         + expand("results/report/{table}.md", table=REPORT_TABLES)
         + expand("results/report/{figure}.png", figure=REPORT_FIGURES)
-        + (expand("results/report/{table}.md", table=MATRIX_REPORT) if MATRIX_SEEDS else [])
+        + (
+            expand("results/report/{table}.md", table=MATRIX_REPORT)
+            if MATRIX_SEEDS
+            else []
+        )
     )
