@@ -6,11 +6,12 @@ CORES ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup study report coreml-mac test lint benchmark clean
+.PHONY: setup study report coreml-mac test lint benchmark clean litert-torch-env
 
-$(STAMP): envs/requirements.txt envs/test-requirements.txt pyproject.toml
+$(STAMP): envs/requirements.txt envs/requirements-nodeps.txt envs/test-requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r envs/requirements.txt -r envs/test-requirements.txt
+	$(BIN)/pip install --quiet --no-deps -r envs/requirements-nodeps.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -54,3 +55,11 @@ benchmark: setup
 
 clean:
 	rm -rf results logs benchmarks .snakemake .benchmark
+
+## Opt-in: the litert-torch environment for the matrix's PyTorch -> TFLite hop (~2 GB).
+LITERT_VENV ?= .venv-litert-torch
+litert-torch-env: $(LITERT_VENV)/.installed
+$(LITERT_VENV)/.installed: envs/litert-torch.txt
+	test -x $(LITERT_VENV)/bin/python || $(PYTHON) -m venv $(LITERT_VENV)
+	$(LITERT_VENV)/bin/pip install --quiet -r envs/litert-torch.txt
+	touch $@

@@ -30,12 +30,15 @@ def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     # matched-initialisation ablation: LSTM and GRU in Keras from PyTorch's initial
     # weights, both seeds, and its table.
     # RQ3 on seed 0: 6 image cells x (FGSM, Boundary) and 4 text cells x genetic, each
-    # replayed on 5 targets and compared on 4 routes.
+    # replayed on 5 targets and compared on 4 routes; Boundary on the 6 ONNX models.
+    # The matrix (seed 0): 6 torch and 7 keras paths with 5 and 6 hops beside RQ1's, each
+    # hop converted, predicted and compared: 5 x 11 more of each, and 5 x 13 path records.
     assert counts == {
-        "prepare_dataset": 3, "train": 20, "convert": 80, "read_weights": 40, "predict": 100,
-        "compare": 80, "gather": 7, "report": 1, "train_matched": 4, "ablation_init": 1,
-        "select": 10, "attack": 16, "replay": 80, "robustness": 64, "report_robustness": 1,
-        "all": 1,
+        "prepare_dataset": 3, "train": 20, "convert": 80 + 55, "read_weights": 40,
+        "predict": 100 + 55, "compare": 80 + 55, "gather": 8, "report": 1,
+        "train_matched": 4, "ablation_init": 1, "select": 10, "attack": 16,
+        "attack_direct": 6, "replay": 80, "robustness": 64, "report_robustness": 1,
+        "matrix_path": 65, "matrix_report": 1, "all": 1,
     }  # fmt: skip
 
 
@@ -94,7 +97,8 @@ def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
     predictions = pd.read_csv(tables / "predictions.csv")
     comparisons = pd.read_csv(tables / "comparisons.csv")
     conversions = pd.read_csv(tables / "conversions.csv")
-    assert len(predictions) == 2 * 2 * 5 and len(comparisons) == len(conversions) == 2 * 2 * 4
+    assert len(predictions) == 2 * 2 * 5 and len(comparisons) == 2 * 2 * 4
+    assert len(conversions) == 2 * 2 * 4 + 2 * 8  # RQ1's hops, then the matrix's 8 more
     for frame in (predictions, comparisons, conversions):
         assert {
             "seed",
@@ -113,7 +117,8 @@ def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
     onnx = comparisons[comparisons["format"] == "onnx"]
     assert (onnx["status"] == "ok").all()
     assert (onnx["abs_error_logit"] < 1e-4).all() and (onnx["disagreement"] <= 0.02).all()
-    assert set(conversions["status"]) == {"ok"}
+    rq1 = conversions["route"].isin(["onnx", "onnx+onnx-fp16", "coreml-fp32", "coreml-fp16"])
+    assert set(conversions.loc[rq1, "status"]) == {"ok"}
     weights = pd.read_csv(tables / "coreml_weights.csv")
     assert set(weights["format"]) == {"coreml-fp32", "coreml-fp16"} and "seed" in weights
     fp32 = weights[(weights["format"] == "coreml-fp32") & (weights["model"] == "lenet5")]
@@ -164,14 +169,17 @@ def test_tiny_run_history_and_models(tiny_run: Path) -> None:
 
 
 def _rerun_counts(tiny_run: Path, tmp_path: Path, package: str, version: str) -> dict[str, int]:
+    changes = 0
+    for name in ("requirements.txt", "requirements-nodeps.txt"):  # the pins and their companion
+        original = (REPO / "envs" / name).read_text()
+        changed = "\n".join(
+            f"{package}=={version}" if line.startswith(f"{package}==") else line
+            for line in original.splitlines()
+        )
+        changes += changed != original
+        (tmp_path / name).write_text(changed)
+    assert changes == 1
     pins = tmp_path / "requirements.txt"
-    original = (REPO / "envs" / "requirements.txt").read_text()
-    changed = "\n".join(
-        f"{package}=={version}" if line.startswith(f"{package}==") else line
-        for line in original.splitlines()
-    )
-    assert changed != original
-    pins.write_text(changed)
     return dry_run(tiny_run, "--config", f"pins_file={pins}", configfiles=(TINY,))
 
 
@@ -180,40 +188,29 @@ def test_nothing_to_rerun_after_tiny_run(tiny_run: Path) -> None:
     assert "Nothing to be done" in done.stdout + done.stderr
 
 
-@pytest.mark.parametrize(
-    ("package", "expected_convert", "expected_read", "cells"),
-    [
-        # keras -> onnx, and the onnx -> onnx-fp16 hop after it, in the 2 Keras cells
-        ("tf2onnx", 4, 0, 2),
-        # every CoreML conversion and its weight read-back, in all 4 cells
-        ("coremltools", 8, 8, 4),
-        ("onnxscript", 4, 0, 2),  # torch -> onnx (dynamo) and the fp16 hop after it
-    ],
-)
+#: Per changed pin: the hops that use it and every hop after them (each converted,
+#: predicted, compared), the matrix paths through them, and the tables gathered anew.
+RERUNS = {
+    # keras -> onnx (RQ1) and tflite -> onnx (matrix): 2 models each
+    "tf2onnx": {"convert": 4, "predict": 4, "compare": 4, "matrix_path": 2, "gather": 4,
+                "report": 1, "matrix_report": 1, "all": 1},
+    # every CoreML conversion and its weight read-back
+    "coremltools": {"convert": 8, "read_weights": 8, "predict": 8, "compare": 8, "gather": 4,
+                    "report": 1, "all": 1},
+    # torch -> onnx, and the 4 matrix hops after it, of 2 models; 3 torch paths each
+    "onnxscript": {"convert": 10, "predict": 10, "compare": 10, "matrix_path": 6, "gather": 4,
+                   "report": 1, "matrix_report": 1, "all": 1},
+    # onnx -> torch-fx only (converter and runtime): RQ1's tables are untouched
+    "onnx2torch": {"convert": 2, "predict": 2, "compare": 2, "matrix_path": 2, "gather": 2,
+                   "matrix_report": 1, "all": 1},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("package", RERUNS)
 def test_converter_version_change_reruns_only_its_conversions(
-    tiny_run: Path, tmp_path: Path, package: str, expected_convert: int, expected_read: int,
-    cells: int,
-) -> None:  # fmt: skip
-    counts = _rerun_counts(tiny_run, tmp_path, package, "99.0")
-    assert counts.pop("convert") == expected_convert
-    assert counts.pop("read_weights", 0) == expected_read
-    # The changed conversions are predicted and compared anew; their cells' attack inputs
-    # are chosen anew from the new predictions, so the cells' attacks (LeNet-5: FGSM and
-    # Boundary; GRU: genetic), replays (5 targets) and comparisons (4 routes) rerun; the
-    # tables they feed are gathered anew (training's is not).
-    attacks = {2: 3, 4: 6}[cells]
-    assert counts == {
-        "predict": expected_convert,
-        "compare": expected_convert,
-        "select": cells,
-        "attack": attacks,
-        "replay": 5 * attacks,
-        "robustness": 4 * attacks,
-        "gather": 6 if expected_read else 5,
-        "report": 1,
-        "report_robustness": 1,
-        "all": 1,
-    }
+    tiny_run: Path, tmp_path: Path, package: str
+) -> None:
+    assert _rerun_counts(tiny_run, tmp_path, package, "99.0") == RERUNS[package]
 
 
 def test_changing_one_models_hyperparameter_reruns_only_that_model(

@@ -120,12 +120,26 @@ def local_data_dir(config: Mapping[str, Any]) -> str | None:
     return str(path.resolve()) if path else None
 
 
+#: The companion of a requirements file: pins installed with ``pip install --no-deps``
+#: (their metadata pins versions that conflict with the study's, e.g. onnx2tf's).
+NODEPS_SUFFIX = "-nodeps"
+
+
 def read_pins(path: str | Path) -> dict[str, str]:
-    """Exact pins (``name==version``) of a requirements file, by normalised name.
+    """Exact pins (``name==version``) of a requirements file and of its ``-nodeps``
+    companion when there is one (``requirements-nodeps.txt`` beside ``requirements.txt``),
+    by normalised name.
 
     Lines are parsed as PEP 508 requirements (``packaging``); comments, blank lines, pip
     options and requirements that are not one exact ``==`` pin are skipped.
     """
+    path = Path(path)
+    companion = path.with_name(f"{path.stem}{NODEPS_SUFFIX}{path.suffix}")
+    pins = _read_pin_file(companion) if companion.exists() else {}
+    return {**pins, **_read_pin_file(path)}
+
+
+def _read_pin_file(path: Path) -> dict[str, str]:
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 

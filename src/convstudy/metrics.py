@@ -101,6 +101,24 @@ _ERROR_FUNCTIONS = {
 }
 
 
+#: How many of the source's top labels Kendall's tau ranks.
+TOP_K = 5
+
+
+def topk_kendall_tau(y_o: np.ndarray, y_c: np.ndarray, k: int = TOP_K) -> float:
+    """Mean over samples of Kendall's tau (tau-b, scipy) between the original's and the
+    converted model's scores of the original's top-``k`` labels (all labels when there are
+    fewer): 1 when the converted model ranks them alike. Samples whose scores tie
+    throughout (tau undefined) are left out; NaN when every sample is."""
+    from scipy.stats import kendalltau
+
+    k = min(k, y_o.shape[1])
+    top = np.argsort(-y_o, axis=1, kind="stable")[:, :k]
+    taus = [kendalltau(o[labels], c[labels]).statistic for o, c, labels in zip(y_o, y_c, top)]
+    values = np.asarray(taus, dtype=np.float64)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
 def compare_outputs(y_o: np.ndarray, y_c: np.ndarray) -> dict[str, float]:
     """Every RQ1 comparison metric, by column name.
 
@@ -115,6 +133,7 @@ def compare_outputs(y_o: np.ndarray, y_c: np.ndarray) -> dict[str, float]:
     row: dict[str, float] = {
         "disagreement": disagreement(y_o, y_c),
         "nonfinite_samples": float(np.sum(~finite)),
+        "topk_tau": topk_kendall_tau(y_o, y_c),
     }
     spaces = {"logit": (y_o[finite], y_c[finite])}
     spaces["prob"] = (softmax(spaces["logit"][0]), softmax(spaces["logit"][1]))

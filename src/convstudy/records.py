@@ -284,6 +284,36 @@ class RobustnessRecord(Record):
     nonfinite_samples: int | None = None
 
 
+# ---- conversion matrix (Part 2)
+
+
+@dataclass(kw_only=True)
+class MatrixRecord(Record):
+    """One path of the conversion matrix: every hop's conversion and, for the model after
+    each hop, its outputs against the source model's. The path's status is its first hop
+    that did not succeed (its reason); ``first_changed_hop`` is the first hop after which
+    top-1 labels differ from the source's (0 when none does)."""
+
+    TABLE: ClassVar[str] = "matrix"
+
+    path: str
+    target: str
+    n_eval: int | None = None
+    first_changed_hop: int = 0
+    #: One entry per hop: hop (1-based), route, source_format, format, converter,
+    #: status, reason, seconds, size_bytes, then the comparison metrics of its model.
+    hops: list[dict[str, Any]] = field(default_factory=list)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per hop, with the path's columns; ``final`` marks the path's last hop."""
+        base = flatten({k: v for k, v in dataclasses.asdict(self).items() if k != "hops"})
+        last = len(self.hops)
+        return [
+            {**base, **{f"hop_{k}": v for k, v in hop.items()}, "final": hop["hop"] == last}
+            for hop in self.hops
+        ]
+
+
 #: Every kind of record, by the table it is gathered into.
 RECORD_TYPES: dict[str, type[Record]] = {
     kind.TABLE: kind
@@ -295,6 +325,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
         WeightsRecord,
         AttackRecord,
         RobustnessRecord,
+        MatrixRecord,
     )
 }
 

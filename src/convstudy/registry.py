@@ -166,6 +166,12 @@ RUNTIMES: dict[str, Runtime] = {
         ),
         Runtime("onnxruntime", "convstudy.runtimes.onnxruntime", "onnxruntime", ("onnxruntime",)),
         Runtime("coreml", "convstudy.runtimes.coreml", "coreml", ("coremltools",), ("Darwin",)),
+        # ---- conversion matrix (Part 2)
+        Runtime("tensorflow", "convstudy.runtimes.savedmodel", "tflite", ("tensorflow-cpu",)),
+        Runtime("litert", "convstudy.runtimes.litert", "tflite", ("ai-edge-litert",)),
+        Runtime(
+            "onnx2torch", "convstudy.runtimes.onnx2torch", "onnx2torch", ("onnx2torch", "torch")
+        ),
     )
 }
 
@@ -196,6 +202,15 @@ FORMATS: dict[str, Format] = {
             "coreml",
             "CoreML ML program, FP16",
             options={"precision": "fp16"},
+        ),
+        # ---- conversion matrix (Part 2): reached through the routes of ``matrix.paths``
+        Format("savedmodel", "model.savedmodel", "tensorflow", "TF SavedModel"),
+        Format("tflite", "model.tflite", "litert", "TFLite, float32"),
+        Format(
+            "torch-fx",
+            "model.onnx2torch",
+            "onnx2torch",
+            "PyTorch GraphModule rebuilt from ONNX (onnx2torch)",
         ),
     )
 }
@@ -235,7 +250,66 @@ CONVERTERS: dict[str, Converter] = {
             "coreml",
             tuple((f, c) for f in ("torch", "keras") for c in ("coreml-fp32", "coreml-fp16")),
         ),
+        # ---- conversion matrix (Part 2)
+        Converter(
+            "keras.export",
+            "convstudy.converters.keras_savedmodel",
+            "keras",
+            ("tensorflow-cpu", "keras"),
+            "keras_savedmodel",
+            (("keras", "savedmodel"),),
+        ),
+        Converter(
+            "tflite-converter",
+            "convstudy.converters.tflite_converter",
+            "tflite",
+            ("tensorflow-cpu", "keras"),
+            "tflite_converter",
+            (("keras", "tflite"), ("savedmodel", "tflite")),
+        ),
+        Converter(
+            "tf2onnx-graph",
+            "convstudy.converters.tf2onnx_graph",
+            "tflite",
+            ("tf2onnx",),
+            "tf_onnx",
+            (("savedmodel", "onnx"), ("tflite", "onnx")),
+        ),
+        Converter(
+            "onnx2tf",
+            "convstudy.converters.onnx2tf",
+            "tflite",
+            ("onnx2tf", "tensorflow-cpu", "tf-keras"),
+            "onnx2tf",
+            (("onnx", "savedmodel"),),
+        ),
+        Converter(
+            "onnx2torch",
+            "convstudy.converters.onnx2torch",
+            "onnx2torch",
+            ("onnx2torch", "torch"),
+            "onnx2torch",
+            (("onnx", "torch-fx"),),
+        ),
+        Converter(
+            "litert-torch",
+            "convstudy.converters.litert_torch",
+            "torch",
+            ("litert-torch",),
+            "litert_torch",
+            (("torch", "tflite"),),
+        ),
     )
+}
+
+#: Hops a matrix path may name that no converter performs, and why: the job records the
+#: hop as an ``error`` with this reason, so the matrix shows the gap instead of a hole.
+NO_CONVERTER: dict[tuple[str, str], str] = {
+    ("onnx", "keras"): (
+        "no maintained ONNX -> Keras 3 converter: onnx2tf writes a .keras archive that "
+        "loads only in tf_keras (Keras 2); onnx2keras and nobuco target Keras 2"
+    ),
+    ("torch", "keras"): "no PyTorch -> Keras 3 converter (nobuco targets Keras 2 only)",
 }
 
 
@@ -318,6 +392,13 @@ def attacks_for(model_name: str) -> list[str]:
     return [a.name for a in ATTACKS.values() if a.kind == model(model_name).kind]
 
 
+def missing_converter(source: str, target: str) -> str | None:
+    """Why no converter performs the hop ``source`` -> ``target``, or None when one does."""
+    if any((source, target) in entry.hops for entry in CONVERTERS.values()):
+        return None
+    return NO_CONVERTER.get((source, target), f"no converter from {source!r} to {target!r}")
+
+
 def module(path: str) -> ModuleType:
     """Import a registry entry's module (the frameworks it needs are imported then)."""
     return importlib.import_module(path)
@@ -333,6 +414,23 @@ def route(framework_name: str, target: str) -> tuple[str, ...]:
     hops = zip((framework_name, *chain[:-1]), chain)
     for source, dest in hops:
         converter(source, dest)  # raises for a hop no converter performs
+    return chain
+
+
+def matrix_route(framework_name: str, chain: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """A path of the conversion matrix: its formats must be known and every hop either
+    performed by a converter or listed in :data:`NO_CONVERTER` (recorded as an error)."""
+    chain = tuple(chain)
+    if not chain:
+        raise KeyError(f"an empty matrix path for framework {framework_name!r}")
+    for name in chain:
+        fmt(name)
+    for source, dest in zip((framework_name, *chain[:-1]), chain):
+        try:
+            converter(source, dest)
+        except KeyError:
+            if (source, dest) not in NO_CONVERTER:
+                raise
     return chain
 
 
@@ -368,9 +466,16 @@ def route_prefixes(route: str) -> list[str]:
 # ---- what a job of each kind runs in and depends on
 
 
+#: The env of a hop no converter performs (the job only writes its error record).
+NO_CONVERTER_ENV = "report"
+
+
 def hop_env(framework_name: str, route: str) -> str:
     """The conda env of the job that performs the last hop of ``route``."""
-    return converter(*last_hop(framework_name, route)).env
+    hop = last_hop(framework_name, route)
+    if missing_converter(*hop):
+        return NO_CONVERTER_ENV
+    return converter(*hop).env
 
 
 def target_runtime(framework_name: str, target: str) -> Runtime:

@@ -110,6 +110,31 @@ class ModelSpec:
         """The spec of this model converted to ``format_name`` (layout fields changed)."""
         return replace(self, format=format_name, layout=replace(self.layout, **layout))
 
+    def observed(
+        self, format_name: str, *, shape: tuple[int | None, ...], dtype: str, name: str
+    ) -> ModelSpec:
+        """The spec of this model converted to ``format_name``, whose artifact was found to
+        take input ``name`` of ``shape`` (batch first) and ``dtype``: converters change
+        axis order (onnx2tf: NCHW -> NHWC), integer width (litert-torch: int64 -> int32)
+        and names, and the harness feeds what the artifact takes.
+
+        Raises:
+            ValueError: the shape is neither layout of this model's input.
+        """
+        dims = tuple(shape[1:])
+        if self.layout.scale is None:
+            axes = "NL"
+        elif dims == tuple(self.input_shape):
+            axes = "NHWC"
+        elif len(dims) == 3 and dims == (self.input_shape[2], *self.input_shape[:2]):
+            axes = "NCHW"
+        else:
+            raise ValueError(
+                f"{format_name} input {name!r} has shape {list(shape)}: neither NHWC nor NCHW "
+                f"of {list(self.input_shape)}"
+            )
+        return self.converted(format_name, axes=axes, dtype=np.dtype(dtype).name, name=name)
+
     def dump(self, folder: str | Path) -> Path:
         """Write ``spec.json`` into ``folder``."""
         path = Path(folder) / SPEC_FILE

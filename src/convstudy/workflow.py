@@ -32,6 +32,9 @@ def hop_settings(
     """The settings of the last hop of ``route``: its converter's config section, the
     options of its target format, and the pinned versions of the converter's packages."""
     source, target = registry.last_hop(framework, route)
+    missing = registry.missing_converter(source, target)
+    if missing:
+        return {"target": target, "missing_converter": missing, "versions": {}}
     entry = registry.converter(source, target)
     return {
         **conversion.get(entry.settings, {}),

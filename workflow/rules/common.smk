@@ -42,10 +42,21 @@ ROUTES = {
     framework: [registry.route_name(registry.route(framework, f)) for f in FORMATS]
     for framework in FRAMEWORKS
 }
+# ---- conversion matrix (Part 2): every path of `matrix.paths` is a route too; its hops
+# are the same `convert` jobs, and every hop's model is predicted and compared.
+MATRIX = config.get("matrix", {})
+MATRIX_SEEDS = [str(seed) for seed in MATRIX.get("seeds", [])]
+MATRIX_ROUTES = {
+    framework: [
+        registry.route_name(registry.matrix_route(framework, chain))
+        for chain in MATRIX.get("paths", {}).get(framework, [])
+    ]
+    for framework in FRAMEWORKS
+}
 HOPS = sorted(
     {
         hop
-        for routes in ROUTES.values()
+        for routes in (*ROUTES.values(), *MATRIX_ROUTES.values())
         for r in routes
         for hop in registry.route_prefixes(r)
     }
@@ -99,6 +110,7 @@ ADVERSARIAL = f"{ROBUST}/{{attack}}/adversarial.npz"
 ATTACKED = f"{ROBUST}/{{attack}}/attack.json"
 REPLAY = f"{ROBUST}/{{attack}}/replay/{{target}}.npz"
 ROBUSTNESS_RECORD = f"{ROBUST}/{{attack}}/{{route}}.json"
+MATRIX_PATH = f"results/matrix/{CELL}/{{route}}.json"
 
 
 def rule_resources(rule):
@@ -142,14 +154,26 @@ def hop_settings(wildcards):
 
 def evaluation_params(wildcards):
     """What a prediction job depends on: the timing settings, the evaluation set size and
-    its runtime's own settings (``evaluation.<runtime>``), nothing else."""
+    its runtime's own settings (``evaluation.runtimes.<runtime>``), nothing else. A target
+    only the matrix asks for takes the matrix's timing settings (it is evaluated for its
+    outputs, not timed for RQ2)."""
     evaluation = config["evaluation"]
     runtime = registry.target_runtime(wildcards.framework, wildcards.target).name
+    settings = {key: evaluation[key] for key in ("batch_size", "warmup", "repeats")}
+    if not rq1_target(wildcards):
+        settings.update(MATRIX.get("evaluation", {}))
     return {
-        **{key: evaluation[key] for key in ("batch_size", "warmup", "repeats")},
+        **settings,
         "n_test": config["training"][wildcards.model]["subset"]["test"],
         "runtime": evaluation.get("runtimes", {}).get(runtime, {}),
     }
+
+
+def rq1_target(wildcards):
+    """Whether a prediction target is one of RQ1's (timed), not only the matrix's."""
+    return wildcards.target in targets_of(
+        wildcards.framework, wildcards.seed, matrix=False
+    )
 
 
 def predict_threads(wildcards):
@@ -157,7 +181,10 @@ def predict_threads(wildcards):
     was given (nothing else runs beside it); its libraries use ``threads.predict``. A job
     whose runtime does not exist here (CoreML off macOS) times nothing and holds one."""
     runtime = registry.target_runtime(wildcards.framework, wildcards.target)
-    if config["evaluation"]["exclusive"] and registry.runs_here(runtime):
+    timed = registry.runs_here(runtime) and rq1_target(
+        wildcards
+    )  # matrix-only: not timed
+    if config["evaluation"]["exclusive"] and timed:
         return max(workflow.cores, config["threads"]["predict"])
     return config["threads"]["predict"]
 
@@ -201,45 +228,104 @@ def prediction_source(wildcards):
 
 
 def _cells(pattern, **extra):
-    return expand(pattern, model=MODELS, framework=FRAMEWORKS, seed=SEEDS, **extra)
+    return expand(pattern, model=MODELS, framework=FRAMEWORKS, seed=ALL_SEEDS, **extra)
+
+
+ALL_SEEDS = sorted(set(SEEDS) | set(MATRIX_SEEDS), key=int)
 
 
 def _per_route(pattern, wildcard, routes_of):
-    """``pattern`` for every cell, with ``wildcard`` running over ``routes_of(framework)``."""
+    """``pattern`` for every cell, with ``wildcard`` running over
+    ``routes_of(framework, seed)``."""
     return [
         path
         for model in MODELS
         for framework in FRAMEWORKS
-        for seed in SEEDS
+        for seed in ALL_SEEDS
         for path in expand(
             pattern,
             model=model,
             framework=framework,
             seed=seed,
-            **{wildcard: routes_of(framework)},
+            **{wildcard: routes_of(framework, seed)},
         )
     ]
 
 
-def hops_of(framework):
-    """Every hop of the framework's routes (each route's prefixes), once each, in order."""
-    return list(
-        dict.fromkeys(h for r in ROUTES[framework] for h in registry.route_prefixes(r))
+def _unique_prefixes(routes):
+    return list(dict.fromkeys(h for r in routes for h in registry.route_prefixes(r)))
+
+
+def rq1_routes_of(framework, seed):
+    return ROUTES[framework] if seed in SEEDS else []
+
+
+def matrix_routes_of(framework, seed):
+    return MATRIX_ROUTES[framework] if seed in MATRIX_SEEDS else []
+
+
+def hops_of(framework, seed):
+    """Every hop of the cell's routes (each route's prefixes), once each, in order."""
+    return _unique_prefixes(
+        [*rq1_routes_of(framework, seed), *matrix_routes_of(framework, seed)]
     )
 
 
-def coreml_routes_of(framework):
-    return [r for r in ROUTES[framework] if r in COREML_ROUTES]
+def coreml_routes_of(framework, seed):
+    return [r for r in rq1_routes_of(framework, seed) if r in COREML_ROUTES]
 
 
-def targets_of(framework):
-    return [registry.ORIGINAL, *ROUTES[framework]]
+def compared_routes_of(framework, seed):
+    """RQ1's routes, and every hop of every matrix path (which hop changed outputs)."""
+    return list(
+        dict.fromkeys(
+            [
+                *rq1_routes_of(framework, seed),
+                *_unique_prefixes(matrix_routes_of(framework, seed)),
+            ]
+        )
+    )
+
+
+def targets_of(framework, seed, matrix=True):
+    """The cell's prediction targets: the original and every compared route."""
+    if seed not in SEEDS and not (matrix and seed in MATRIX_SEEDS):
+        return []
+    routes = (
+        compared_routes_of(framework, seed)
+        if matrix
+        else rq1_routes_of(framework, seed)
+    )
+    return [registry.ORIGINAL, *routes]
+
+
+def rq1_targets_of(framework, seed):
+    """RQ1's prediction targets (the matrix's hops are in its own table)."""
+    return targets_of(framework, seed, matrix=False)
+
+
+def matrix_hops(wildcards, pattern):
+    """``pattern`` for every hop of the matrix path ``wildcards.route``, in order."""
+    return [
+        pattern.format(**{**wildcards, "route": hop})
+        for hop in registry.route_prefixes(wildcards.route)
+    ]
+
+
+def matrix_conversions(wildcards):
+    return matrix_hops(wildcards, CONVERTED)
+
+
+def matrix_comparisons(wildcards):
+    return matrix_hops(wildcards, COMPARISON)
 
 
 def selection_predictions(wildcards):
     """The RQ1 prediction files of every target of the cell (they choose the inputs)."""
     return expand(
-        f"{PREDICTION}.npz", **wildcards, target=targets_of(wildcards.framework)
+        f"{PREDICTION}.npz",
+        **wildcards,
+        target=rq1_targets_of(wildcards.framework, wildcards.seed),
     )
 
 
@@ -311,8 +397,10 @@ def gather_records(wildcards):
     if table == "coreml_weights":
         return _per_route(WEIGHTS, "route", coreml_routes_of)
     if table == "predictions":
-        return _per_route(f"{PREDICTION}.json", "target", targets_of)
-    return _per_route(COMPARISON, "route", lambda framework: ROUTES[framework])
+        return _per_route(f"{PREDICTION}.json", "target", rq1_targets_of)
+    if table == "matrix":
+        return _per_route(MATRIX_PATH, "route", matrix_routes_of)
+    return _per_route(COMPARISON, "route", rq1_routes_of)
 
 
 REPORT_TABLES = ["table1_accuracy", "table2_errors", "table3_time", "table4_size"]
@@ -332,6 +420,9 @@ def ablation_cells(pattern):
     return expand(pattern, model=matched["models"], seed=seeds)
 
 
+MATRIX_REPORT = ["matrix_paths", "matrix_hops"]
+
+
 def final_targets():
     ablation = (
         ["results/report/ablation_init.md"]
@@ -348,6 +439,11 @@ def final_targets():
                 "results/report/{table}.md", table=[*ROBUSTNESS_TABLES, "attack_cost"]
             )
             if any(ATTACKS_OF.values()) and ROBUST_SEEDS
+            else []
+        )
+        + (
+            expand("results/report/{table}.md", table=MATRIX_REPORT)
+            if MATRIX_SEEDS
             else []
         )
     )

@@ -10,7 +10,8 @@ output), ``spec`` its :class:`~convstudy.spec.ModelSpec`, ``out`` the artifact t
 config section merged with the target format's options (``target`` names the format).
 The result says what the converted model takes as input (its spec) and what the converter
 reports (exporter, opset, ...). An exception is a finding: :mod:`convstudy.jobs.convert`
-records it and the grid goes on.
+records it and the grid goes on; :class:`NotAvailable` (the converter is not installed
+here, e.g. an opt-in environment) makes the hop ``not_run`` with the reason instead.
 """
 
 from __future__ import annotations
@@ -27,3 +28,7 @@ class Converted:
 
     spec: ModelSpec
     facts: dict[str, Any] = field(default_factory=dict)
+
+
+class NotAvailable(Exception):
+    """The converter is not installed on this host; the hop is recorded as not run."""

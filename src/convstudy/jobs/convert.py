@@ -16,7 +16,7 @@ from typing import Any, Protocol, cast
 
 from convstudy import registry
 from convstudy.atomic import atomic_output
-from convstudy.converters import Converted
+from convstudy.converters import Converted, NotAvailable
 from convstudy.provenance import Provenance
 from convstudy.records import ConversionRecord
 from convstudy.sizes import size_bytes
@@ -83,7 +83,7 @@ def _convert(
     out_dir: Path,
 ) -> ConversionRecord:
     source_format, target = registry.last_hop(framework, route)
-    entry = registry.converter(source_format, target)
+    missing = registry.missing_converter(source_format, target)
     record = ConversionRecord(
         model=model,
         framework=framework,
@@ -91,7 +91,7 @@ def _convert(
         route=route,
         source_format=source_format,
         format=target,
-        converter=entry.name,
+        converter="" if missing else registry.converter(source_format, target).name,
         converter_versions=dict(settings["versions"]),
         settings={key: value for key, value in settings.items() if key != "versions"},
         provenance=Provenance.of_job(threads=threads, params=dict(settings)),
@@ -101,6 +101,11 @@ def _convert(
         record.skip(f"not reached: {failed}")
         logger.warning("%s: %s", route, record.reason)
         return _write(record, out_dir)
+    if missing:
+        record.status, record.reason = "error", f"NoConverter: {missing}"
+        logger.warning("%s: %s", route, record.reason)
+        return _write(record, out_dir)
+    entry = registry.converter(source_format, target)
     limit_threads(threads, source_format if source_format in registry.FRAMEWORKS else None)
     spec = ModelSpec.load(source)
     artifact = out_dir / registry.fmt(target).artifact
@@ -108,6 +113,9 @@ def _convert(
     tic = time.perf_counter()
     try:
         converted = converter.convert(source, spec, artifact, settings=settings)
+    except NotAvailable as reason:
+        record.skip(str(reason))
+        logger.warning("%s: %s", route, record.reason)
     except Exception as error:  # noqa: BLE001 -- any converter crash is a result, not a bug
         record.fail(error)
         record.seconds = time.perf_counter() - tic

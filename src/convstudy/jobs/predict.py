@@ -5,7 +5,9 @@ Writes the raw last-layer outputs (logits) with the hash of the inputs they came
 a record with accuracy, non-finite outputs, load time and inference time (each repeated:
 warm-up, then median and IQR of the repeats), the thread counts read back from the runtime
 and the host's CPU. A cell whose runtime cannot run here, or whose conversion failed, is
-written as ``"status": "not_run"`` with the reason.
+written as ``"status": "not_run"`` with the reason; a converted model that its runtime
+refuses or that raises in it (e.g. an onnx2tf graph that gathers out of range) as
+``"status": "error"`` with the runtime's message.
 """
 
 from __future__ import annotations

@@ -1,0 +1,51 @@
+# ---- conversion matrix (Part 2): the hops are `convert` jobs (workflow/rules/convert.smk),
+# every hop's model is predicted and compared with the source (workflow/rules/evaluate.smk).
+
+
+rule matrix_path:
+    input:
+        conversions=matrix_conversions,
+        comparisons=matrix_comparisons,
+    output:
+        MATRIX_PATH,
+    log:
+        f"logs/matrix_path/{CELL}/{{route}}.log",
+    conda:
+        "../../envs/report.yaml"
+    resources:
+        **rule_resources("matrix_path"),
+    script:
+        "../scripts/matrix_path.py"
+
+
+rule matrix_report:
+    input:
+        matrix="results/tables/matrix.csv",
+    output:
+        paths=report(
+            "results/report/matrix_paths.csv",
+            caption="../report/matrix_paths.rst",
+            category="Conversion matrix",
+            labels={"table": "paths: disagreement per source and target"},
+        ),
+        hops=report(
+            "results/report/matrix_hops.csv",
+            caption="../report/matrix_hops.rst",
+            category="Conversion matrix",
+            labels={"table": "hops: status, time, size, change per hop"},
+        ),
+        markdown=expand("results/report/{table}.md", table=MATRIX_REPORT),
+        figure=report(
+            "results/report/matrix_heatmap.png",
+            caption="../report/matrix_heatmap.rst",
+            category="Conversion matrix",
+            labels={"figure": "label disagreement per path"},
+        ),
+    log:
+        "logs/matrix_report.log",
+    conda:
+        "../../envs/report.yaml"
+    resources:
+        **rule_resources("report"),
+    script:
+        "../scripts/matrix_report.py"
