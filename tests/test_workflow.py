@@ -31,14 +31,15 @@ def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     # weights, both seeds, and its table.
     # RQ3 on seed 0: 6 image cells x (FGSM, Boundary) and 4 text cells x genetic, each
     # replayed on 5 targets and compared on 4 routes; Boundary on the 6 ONNX models.
-    # The matrix (seed 0): 6 torch and 7 keras paths with 5 and 6 hops beside RQ1's, each
-    # hop converted, predicted and compared: 5 x 11 more of each, and 5 x 13 path records.
+    # The matrix (seed 0, LeNet-5 and GRU): 6 torch and 7 keras paths with 5 and 6 hops
+    # beside RQ1's, each hop converted, predicted and compared: 2 x 11 more of each, and
+    # 2 x 13 path records.
     assert counts == {
-        "prepare_dataset": 3, "train": 20, "convert": 80 + 55, "read_weights": 40,
-        "predict": 100 + 55, "compare": 80 + 55, "gather": 8, "report": 1,
+        "prepare_dataset": 3, "train": 20, "convert": 80 + 22, "read_weights": 40,
+        "predict": 100 + 22, "compare": 80 + 22, "gather": 8, "report": 1,
         "train_matched": 4, "ablation_init": 1, "select": 10, "attack": 16,
         "attack_direct": 6, "replay": 80, "robustness": 64, "report_robustness": 1,
-        "matrix_path": 65, "matrix_report": 1, "all": 1,
+        "matrix_path": 26, "matrix_report": 1, "all": 1,
     }  # fmt: skip
 
 

@@ -46,6 +46,8 @@ ROUTES = {
 # are the same `convert` jobs, and every hop's model is predicted and compared.
 MATRIX = config.get("matrix", {})
 MATRIX_SEEDS = [str(seed) for seed in MATRIX.get("seeds", [])]
+# the models converted along the matrix's paths (default: every model of the study)
+MATRIX_MODELS = [m for m in MATRIX.get("models", MODELS) if m in MODELS]
 MATRIX_ROUTES = {
     framework: [
         registry.route_name(registry.matrix_route(framework, chain))
@@ -247,7 +249,7 @@ def _per_route(pattern, wildcard, routes_of):
             model=model,
             framework=framework,
             seed=seed,
-            **{wildcard: routes_of(framework, seed)},
+            **{wildcard: routes_of(framework, seed, model)},
         )
     ]
 
@@ -256,22 +258,25 @@ def _unique_prefixes(routes):
     return list(dict.fromkeys(h for r in routes for h in registry.route_prefixes(r)))
 
 
-def rq1_routes_of(framework, seed):
+def rq1_routes_of(framework, seed, model=None):
     return ROUTES[framework] if seed in SEEDS else []
 
 
-def matrix_routes_of(framework, seed):
-    return MATRIX_ROUTES[framework] if seed in MATRIX_SEEDS else []
+def matrix_routes_of(framework, seed, model=None):
+    """The matrix paths of a cell (none for a model outside ``matrix.models``)."""
+    if seed not in MATRIX_SEEDS or (model is not None and model not in MATRIX_MODELS):
+        return []
+    return MATRIX_ROUTES[framework]
 
 
-def hops_of(framework, seed):
+def hops_of(framework, seed, model=None):
     """Every hop of the cell's routes (each route's prefixes), once each, in order."""
     return _unique_prefixes(
-        [*rq1_routes_of(framework, seed), *matrix_routes_of(framework, seed)]
+        [*rq1_routes_of(framework, seed), *matrix_routes_of(framework, seed, model)]
     )
 
 
-def coreml_routes_of(framework, seed):
+def coreml_routes_of(framework, seed, model=None):
     return [r for r in rq1_routes_of(framework, seed) if r in COREML_ROUTES]
 
 
@@ -299,7 +304,7 @@ def targets_of(framework, seed, matrix=True):
     return [registry.ORIGINAL, *routes]
 
 
-def rq1_targets_of(framework, seed):
+def rq1_targets_of(framework, seed, model=None):
     """RQ1's prediction targets (the matrix's hops are in its own table)."""
     return targets_of(framework, seed, matrix=False)
 
