@@ -28,6 +28,10 @@ from convstudy.localization.graph import GraphView, attributes
 Canonical = tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]]
 
 _RECURRENT_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+#: Activations ONNX's recurrent operators accept, as they appear in a loop body.
+_GATE_ACTIVATIONS = frozenset(
+    {"Sigmoid", "HardSigmoid", "Tanh", "Relu", "LeakyRelu", "Elu", "Softsign", "Softplus"}
+)
 _RECURRENT_ACTIVATIONS = {
     "LSTM": ["Sigmoid", "Tanh", "Tanh"],
     "GRU": ["Sigmoid", "Tanh"],
@@ -249,7 +253,8 @@ def loop_gru(view: GraphView, index: int) -> Canonical | None:
     if len(recurrent_names) != 1 or len(kernel_names) != 1:
         return None
     ops = [n.op_type for n in body.node]
-    if "Sigmoid" not in ops or "Tanh" not in ops:
+    acts = [op for op in ops if op in _GATE_ACTIVATIONS]
+    if len(acts) < 2:
         return None
     kernel, rec, bias = consts[kernel_names[0]], consts[recurrent_names[0]], consts[bias_name]
     lbr = 1 if bias.ndim == 2 else 0
@@ -257,7 +262,6 @@ def loop_gru(view: GraphView, index: int) -> Canonical | None:
     r_b = bias[1] if lbr else np.zeros_like(bias)
     params = {"weight": kernel.T[None], "recurrence": rec.T[None]}
     params.update(_recurrent_bias("GRU", w_b[None], r_b[None], hidden, lbr))
-    acts = [op for op in ops if op in ("Sigmoid", "Tanh", "Relu", "HardSigmoid", "Elu")]
     hyper: dict[str, Any] = {
         "cell": "GRU",
         "hidden_size": hidden,

@@ -569,10 +569,15 @@ class LayerGraph:
         step's hidden state, usually), and those connector nodes."""
         view = self.view
         node = view.nodes[index]
-        used = [o for o in node.output if o and (view.data_consumers(o) or o in view.outputs)]
+        passed = _loop_pass_through(node)
+        used = [
+            o
+            for k, o in enumerate(node.output)
+            if o and k not in passed and (view.data_consumers(o) or o in view.outputs)
+        ]
         if not used:
             return node.output[0], []
-        cur = used[0]
+        cur = max(used, key=self._feeds_compute)
         taken: list[int] = []
         while cur not in view.outputs:
             consumers = view.data_consumers(cur)
@@ -584,6 +589,23 @@ class LayerGraph:
             taken.append(nxt)
             cur = view.nodes[nxt].output[0]
         return cur, taken
+
+    def _feeds_compute(self, name: str) -> bool:
+        """Whether ``name`` reaches a graph output or a non-connector through connectors."""
+        view = self.view
+        frontier, seen = [name], set()
+        while frontier:
+            cur = frontier.pop()
+            if cur in view.outputs:
+                return True
+            if cur in seen:
+                continue
+            seen.add(cur)
+            for reader in view.data_consumers(cur):
+                if self.role(reader) != "connector":
+                    return True
+                frontier.extend(view.nodes[reader].output)
+        return False
 
     def _finish(
         self,
@@ -716,3 +738,19 @@ class LayerGraph:
             return None
         k = self.owner.get(index)
         return None if k is None else self.layers[k]
+
+
+def _loop_pass_through(node: onnx.NodeProto) -> set[int]:
+    """Indices of a Loop's outputs that return a loop-carried value unchanged (tf2onnx
+    passes weights through the loop that way); empty for other nodes."""
+    if node.op_type != "Loop":
+        return set()
+    body = attributes(node).get("body")
+    if body is None:
+        return set()
+    carried = len(body.input) - 2
+    return {
+        j
+        for j in range(carried)
+        if j + 1 < len(body.output) and body.output[j + 1].name == body.input[j + 2].name
+    }
