@@ -280,7 +280,7 @@ def flatten_order(
             shape = view.shape(cur)
             if shape is not None and len(shape) == 4 and all(shape[1:]):
                 d = (int(shape[1]), int(shape[2]), int(shape[3]))  # type: ignore[arg-type]
-                if sorted(d)[0] * sorted(d)[1] > 1 and d[0] * d[1] * d[2] > max(d):
+                if min(d) * sorted(d)[1] > 1 and d[0] * d[1] * d[2] > max(d):
                     candidates.append((index, d))
                 break
     choice = _pick(list(range(len(candidates))), rng, "dense layer after a flatten")
@@ -305,9 +305,9 @@ def padding_shift(
             continue
         attrs = attributes(node)
         pads = list(attrs.get("pads", []))
-        if attrs.get("auto_pad", "NOTSET") in ("NOTSET", "") and pads and min(pads) >= 1:
-            if len(set(pads)) == 1:
-                candidates.append(index)
+        plain = attrs.get("auto_pad", "NOTSET") in ("NOTSET", "")
+        if plain and pads and min(pads) >= 1 and len(set(pads)) == 1:
+            candidates.append(index)
     index = _pick(candidates, rng, "symmetrically padded convolution")
     node = view.nodes[index]
     pads = list(attributes(node)["pads"])

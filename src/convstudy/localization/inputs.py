@@ -119,3 +119,62 @@ def batch_size(feeds: Mapping[str, np.ndarray], role: str) -> int:
     if size < 1:
         raise LocalizationError(f"{role} inputs: empty batch")
     return int(size)
+
+
+def input_names(model: onnx.ModelProto) -> list[str]:
+    """The names of the graph inputs that are not initializers."""
+    return [i.name for i in _graph_inputs(model)]
+
+
+def _integer_high(model: onnx.ModelProto, name: str) -> int:
+    """Exclusive upper bound for random token ids: rows of the table a Gather reads with them."""
+    inits = {t.name: t for t in model.graph.initializer}
+    rows = [
+        int(inits[node.input[0]].dims[0])
+        for node in model.graph.node
+        if node.op_type == "Gather" and name in node.input[1:] and node.input[0] in inits
+    ]
+    return min(rows) if rows else 2
+
+
+def random_inputs(model: onnx.ModelProto, n: int, seed: int) -> np.ndarray:
+    """Seeded inputs for a single-input model: uniform [0, 1) floats, or valid token ids.
+
+    Raises:
+        LocalizationError: the model has several inputs or a free non-batch dimension.
+    """
+    declared = _graph_inputs(model)
+    if len(declared) != 1:
+        raise LocalizationError(f"model has {len(declared)} inputs: give them with --inputs")
+    dtype, dims = _expected(declared[0])
+    if any(d is None for d in dims[1:]):
+        raise LocalizationError(
+            f"input {declared[0].name!r} has shape {_fmt_shape(dims)}: give inputs with --inputs"
+        )
+    shape = (n, *[int(d or 0) for d in dims[1:]])
+    rng = np.random.default_rng(seed)
+    if np.issubdtype(dtype, np.integer):
+        return rng.integers(0, _integer_high(model, declared[0].name), shape).astype(dtype)
+    return rng.random(shape, dtype=np.float32).astype(dtype)
+
+
+def adapt(x: np.ndarray, model: onnx.ModelProto, role: str) -> np.ndarray:
+    """One batch ``x`` as ``model``'s single input: same dtype kind, and channels moved
+    between last and second axis when the model's layout is the other one (NHWC <-> NCHW)."""
+    declared = _graph_inputs(model)
+    if len(declared) != 1:
+        raise LocalizationError(f"{role} model has {len(declared)} inputs; one array was given")
+    dtype, dims = _expected(declared[0])
+    if np.issubdtype(dtype, np.integer) != np.issubdtype(x.dtype, np.integer):
+        raise LocalizationError(f"{role} input: model takes {dtype}, inputs are {x.dtype}")
+    x = x.astype(dtype, copy=False)
+    fits = len(dims) == x.ndim and all(
+        d is None or d == s for d, s in zip(dims[1:], x.shape[1:], strict=True)
+    )
+    if fits or x.ndim != 4 or len(dims) != 4:
+        return x
+    for perm in ((0, 3, 1, 2), (0, 2, 3, 1)):
+        moved = np.ascontiguousarray(x.transpose(perm))
+        if all(d is None or d == s for d, s in zip(dims[1:], moved.shape[1:], strict=True)):
+            return moved
+    return x

@@ -537,4 +537,4 @@ def describe(result: RepairResult) -> dict[str, Any]:
     return asdict(result)
 
 
-__all__ = ["RepairAction", "RepairResult", "describe", "repair", "LocalizationError"]
+__all__ = ["LocalizationError", "RepairAction", "RepairResult", "describe", "repair"]

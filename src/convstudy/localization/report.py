@@ -36,11 +36,15 @@ def markdown(loc: Localization, *, title: str = "Localization") -> str:
     out = loc.outputs
     lines += [
         "",
-        f"Outputs on {out.n_inputs} inputs: top-1 disagreement {out.disagreement:.2%}, "
-        f"mean |diff| {_num(out.mean_abs_diff)}, relative {_num(out.relative)}.",
+        (
+            f"Outputs on {out.n_inputs} inputs: top-1 disagreement {out.disagreement:.2%}, "
+            f"mean |diff| {_num(out.mean_abs_diff)}, relative {_num(out.relative)}."
+        ),
         "",
-        "| # | kind | source node | target node | parameters (max rel.) | hyperparameters "
-        "| activation (rel.) |",
+        (
+            "| # | kind | source node | target node | parameters (max rel.) | hyperparameters "
+            "| activation (rel.) |"
+        ),
         "| ---: | --- | --- | --- | ---: | --- | ---: |",
     ]
     p_max: dict[int, float] = {}
