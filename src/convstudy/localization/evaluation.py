@@ -1,0 +1,206 @@
+"""Fault-injection evaluation: plant each known fault and control into faithful converted
+models of the study, localize, repair, and count.
+
+For each model, a seeded study model is built in PyTorch and exported with the study's
+``torch.onnx`` converter (dynamo, opset 18): the faithful target. Every fault of
+:data:`~convstudy.localization.faults.FAULTS` is planted into a copy, every control of
+:data:`~convstudy.localization.faults.CONTROLS` rewrites a copy, and the legacy TorchScript
+export of the same weights is one more control (a real converter's equivalent rewrite:
+BatchNorm folded, other node names). A fault is *localised* when the first divergence
+names the planted node or a node of the matched layer that contains it (in the
+target, or in the source when the fault removed it); a control is a
+*false alarm* when any divergence is reported. Faults are repaired and the repair is
+*complete* when the disagreement is back to at most 0.1%.
+
+    python -m convstudy.localization.evaluation [--models lenet5 resnet18 ...] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from convstudy.localization.faults import CONTROLS, FAULTS, NotApplicable, Planted
+from convstudy.localization.inputs import random_inputs
+from convstudy.localization.localize import localize
+from convstudy.localization.repair import repair
+from convstudy.localization.result import Localization
+
+#: Samples each localization and repair is measured on.
+SAMPLES = 32
+#: Sequence length and vocabulary of the text models built here.
+SEQ_LEN, VOCAB = 64, 500
+
+
+@dataclass
+class Case:
+    """One planted fault or control and what the localization and repair made of it."""
+
+    model: str
+    kind: str
+    fault: str
+    planted_node: str
+    named_stage: str
+    named_node: str
+    localised: bool
+    repaired: bool
+    disagreement_before: float
+    disagreement_after: float
+    seconds: float
+    note: str = ""
+
+
+def faithful(model: str, folder: Path, seed: int = 0) -> tuple[onnx.ModelProto, onnx.ModelProto]:
+    """The dynamo and the TorchScript ONNX exports of one seeded study model."""
+    from convstudy import frameworks, models, registry
+    from convstudy.converters import torch_onnx
+    from convstudy.jobs.train import model_spec
+    from convstudy.localization.views import IMAGE_SHAPES
+
+    entry = registry.model(model)
+    if entry.kind == "image":
+        arrays = {"x_train": np.zeros((1, *IMAGE_SHAPES[entry.dataset]), np.uint8)}
+    else:
+        arrays = {
+            "x_train": np.zeros((1, SEQ_LEN), np.int64),
+            "vocab": np.asarray([f"w{i}" for i in range(VOCAB)]),
+        }
+    spec = model_spec(model, "torch", arrays, {})
+    adapter = frameworks.adapter("torch")
+    adapter.seed(seed)
+    net = models.build(
+        model, "torch", input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
+    )
+    adapter.save(net, folder / registry.fmt("torch").artifact)
+    spec.dump(folder)
+    exports = []
+    for exporter in ("dynamo", "torchscript"):
+        out = folder / f"{exporter}.onnx"
+        torch_onnx.convert(folder, spec, out, settings={"exporter": exporter, "opset": 18})
+        exports.append(onnx.load(str(out)))
+    return exports[0], exports[1]
+
+
+def _named(loc: Localization, planted: Planted) -> bool:
+    first = loc.first_divergent
+    if first is None:
+        return False
+    if planted.node in (first.target_node, first.source_node):
+        return True
+    match = loc.match_of(first.target_node) if first.target_node else None
+    # a fault that removed the node (a dropped activation) leaves it in the source's layer
+    return match is not None and planted.node in (*match.target_nodes, *match.source_nodes)
+
+
+def _case(
+    model: str,
+    kind: str,
+    name: str,
+    source: onnx.ModelProto,
+    target: onnx.ModelProto,
+    planted: Planted,
+    x: np.ndarray,
+) -> Case:
+    started = time.perf_counter()
+    loc = localize(source, target, x, x)
+    first = loc.first_divergent
+    repaired, before, after, note = False, float("nan"), float("nan"), ""
+    if kind == "fault":
+        localised = _named(loc, planted)
+        _, result = repair(source, target, loc, source_inputs=x, target_inputs=x)
+        repaired = result.complete
+        before, after, note = result.disagreement_before, result.disagreement_after, result.reason
+    else:
+        localised = first is None  # a control is right when nothing is reported
+    return Case(
+        model=model,
+        kind=kind,
+        fault=name,
+        planted_node=planted.node,
+        named_stage="-" if first is None else first.stage,
+        named_node="-" if first is None else str(first.target_node or first.source_node),
+        localised=localised,
+        repaired=repaired,
+        disagreement_before=before,
+        disagreement_after=after,
+        seconds=round(time.perf_counter() - started, 2),
+        note=note,
+    )
+
+
+def evaluate(models: list[str], seeds: int = 1) -> list[Case]:
+    """All faults and controls, ``seeds`` placements each, over ``models``."""
+    cases: list[Case] = []
+    for model in models:
+        with tempfile.TemporaryDirectory() as tmp:
+            source, legacy = faithful(model, Path(tmp))
+        x = random_inputs(source, SAMPLES, seed=0)
+        planted_legacy = Planted("torchscript_export", "-", "torch.onnx TorchScript export")
+        cases.append(
+            _case(model, "control", "torchscript_export", source, legacy, planted_legacy, x)
+        )
+        for kind, table in (("fault", FAULTS), ("control", CONTROLS)):
+            for name, plant in table.items():
+                for seed in range(seeds):
+                    try:
+                        target, planted = plant(source, np.random.default_rng(seed))
+                    except NotApplicable:
+                        continue
+                    cases.append(_case(model, kind, name, source, target, planted, x))
+                    c = cases[-1]
+                    print(
+                        f"{model:9s} {kind:7s} {name:20s} ok={c.localised!s:5s} "
+                        f"repaired={c.repaired!s:5s} {c.named_stage:15s} {c.seconds:.1f}s",
+                        flush=True,
+                    )
+    return cases
+
+
+def summary(cases: list[Case]) -> list[dict[str, object]]:
+    """Per model: faults localised, controls flagged, faults repaired."""
+    rows: list[dict[str, object]] = []
+    for model in dict.fromkeys(c.model for c in cases):
+        faults = [c for c in cases if c.model == model and c.kind == "fault"]
+        controls = [c for c in cases if c.model == model and c.kind == "control"]
+        rows.append(
+            {
+                "model": model,
+                "faults": len(faults),
+                "localised": sum(c.localised for c in faults),
+                "repaired": sum(c.repaired for c in faults),
+                "controls": len(controls),
+                "false_alarms": sum(not c.localised for c in controls),
+            }
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the evaluation and write ``cases.csv`` and ``summary.csv``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--models", nargs="+", default=["lenet5", "resnet18", "vgg16", "lstm", "gru"]
+    )
+    parser.add_argument("--seeds", type=int, default=1, help="placements per fault")
+    parser.add_argument("--out", type=Path, default=Path("results/localization-eval"))
+    args = parser.parse_args(argv)
+    cases = evaluate(args.models, args.seeds)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("cases", [asdict(c) for c in cases]), ("summary", summary(cases))):
+        with (args.out / f"{name}.csv").open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    for row in summary(cases):
+        print(row)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Fault localisation and repair: the command on real exports, planted faults, controls."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from conftest import REPO
+from helpers import model_folder
+
+from convstudy.cli import main
+from convstudy.converters import torch_onnx
+from convstudy.localization import localize, validate
+from convstudy.localization.evaluation import _named
+from convstudy.localization.faults import CONTROLS, FAULTS, NotApplicable
+from convstudy.localization.inputs import random_inputs
+from convstudy.localization.repair import repair
+from convstudy.spec import ModelSpec
+
+
+def _export(folder: Path, exporter: str) -> Path:
+    out = folder / f"{exporter}.onnx"
+    torch_onnx.convert(
+        folder, ModelSpec.load(folder), out, settings={"exporter": exporter, "opset": 18}
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def lenet(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A LeNet-5 model folder (varied weights) and its dynamo and TorchScript exports."""
+    folder = model_folder(tmp_path_factory.mktemp("lenet") / "torch", "lenet5", "torch")
+    return {
+        "folder": folder,
+        "state_dict": folder / "model.torch",
+        "dynamo": _export(folder, "dynamo"),
+        "torchscript": _export(folder, "torchscript"),
+    }
+
+
+@pytest.fixture(scope="module")
+def inputs(lenet: dict[str, Path]) -> np.ndarray:
+    return random_inputs(onnx.load(str(lenet["dynamo"])), 16, seed=0)
+
+
+def test_cli_equivalent_exports(lenet: dict[str, Path], tmp_path: Path) -> None:
+    """Two real exporters (BatchNorm folded, other names) are equivalent; every file is written."""
+    out = tmp_path / "loc"
+    assert (
+        main(["localize", str(lenet["dynamo"]), str(lenet["torchscript"]), "--out", str(out)]) == 0
+    )
+    document = json.loads((out / "localization.json").read_text())
+    validate(document)
+    assert document["first_divergent"] is None
+    assert len(document["matches"]) >= 5  # conv, conv, dense x3 at least
+    for name in ("matches.csv", "parameters.csv", "activations.csv", "report.md", "layers.png"):
+        assert (out / name).stat().st_size > 0, name
+
+
+def test_cli_names_planted_layer(lenet: dict[str, Path], tmp_path: Path) -> None:
+    """A weight perturbation in one layer is named by its node, in the parameter stage."""
+    source = onnx.load(str(lenet["dynamo"]))
+    faulty, planted = FAULTS["weight_noise"](source, np.random.default_rng(1))
+    path = tmp_path / "faulty.onnx"
+    onnx.save(faulty, str(path))
+    out = tmp_path / "loc"
+    assert main(["localize", str(lenet["dynamo"]), str(path), "--out", str(out)]) == 0
+    first = json.loads((out / "localization.json").read_text())["first_divergent"]
+    assert first["target_node"] == planted.node
+    assert first["stage"] == "parameters"
+    assert set(first) >= {"source_node", "target_node", "op_type", "stage", "metric", "value"}
+
+
+def test_cli_state_dict_and_folder_views(lenet: dict[str, Path], tmp_path: Path) -> None:
+    """A state dict (with its model name) and a model folder are verified ONNX views."""
+    out = tmp_path / "loc"
+    args = ["localize", str(lenet["state_dict"]), str(lenet["folder"]), "--model", "lenet5"]
+    assert main([*args, "--out", str(out)]) == 0
+    document = json.loads((out / "localization.json").read_text())
+    assert document["first_divergent"] is None
+    assert document["run"]["source"]["kind"] == "torch"
+    assert document["run"]["source"]["view_relative_difference"] <= 1e-4
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["localize", "missing.onnx", "{dynamo}"], "source model missing.onnx: no such file"),
+        (["localize", "{dynamo}", "{state_dict}"], "needs the model's name"),
+        (["localize", "{dynamo}", "{dynamo}", "--inputs", "nothing.npy"], "no such file"),
+        (["localize", "{readme}", "{dynamo}"], "unknown kind"),
+    ],
+)
+def test_cli_bad_input_one_line(
+    lenet: dict[str, Path], tmp_path: Path, args: list[str], message: str
+) -> None:
+    """Bad input exits non-zero with one line naming what is wrong (a real subprocess)."""
+    paths = {**{k: str(v) for k, v in lenet.items()}, "readme": str(REPO / "README.md")}
+    argv = [a.format(**paths) for a in args]
+    done = subprocess.run(
+        [sys.executable, "-m", "convstudy.cli", *argv, "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+def test_cli_repair(lenet: dict[str, Path], tmp_path: Path) -> None:
+    """Repair of a changed padding brings the disagreement back to zero."""
+    faulty, _ = FAULTS["padding_shift"](onnx.load(str(lenet["dynamo"])), np.random.default_rng(0))
+    path = tmp_path / "faulty.onnx"
+    onnx.save(faulty, str(path))
+    out = tmp_path / "repaired.onnx"
+    assert main(["repair", str(lenet["dynamo"]), str(path), "--out", str(out)]) == 0
+    report = json.loads(out.with_suffix(".repair.json").read_text())["repair"]
+    assert report["success"] and report["complete"], report
+    assert report["error_after"] < report["error_before"]
+    again = tmp_path / "again"
+    assert main(["localize", str(lenet["dynamo"]), str(out), "--out", str(again)]) == 0
+    assert json.loads((again / "localization.json").read_text())["first_divergent"] is None
+
+
+@pytest.mark.parametrize("name", sorted(FAULTS))
+def test_planted_fault_is_localised_and_repaired(
+    lenet: dict[str, Path], inputs: np.ndarray, name: str
+) -> None:
+    source = onnx.load(str(lenet["dynamo"]))
+    try:
+        target, planted = FAULTS[name](source, np.random.default_rng(0))
+    except NotApplicable:
+        pytest.skip(f"{name} does not apply to LeNet-5")
+    loc = localize(source, target, inputs, inputs)
+    assert _named(loc, planted), (planted, loc.first_divergent)
+    _, result = repair(source, target, loc, source_inputs=inputs, target_inputs=inputs)
+    assert result.complete, result
+
+
+@pytest.mark.parametrize("name", sorted(CONTROLS))
+def test_control_is_not_flagged(lenet: dict[str, Path], inputs: np.ndarray, name: str) -> None:
+    source = onnx.load(str(lenet["dynamo"]))
+    try:
+        target, _ = CONTROLS[name](source, np.random.default_rng(0))
+    except NotApplicable:
+        pytest.skip(f"{name} does not apply to LeNet-5")
+    assert localize(source, target, inputs, inputs).first_divergent is None
+
+
+def test_segments_equal_one_run(lenet: dict[str, Path], inputs: np.ndarray) -> None:
+    """The bounded-memory segmented run computes what one run with every output computes."""
+    source = onnx.load(str(lenet["dynamo"]))
+    target, _ = FAULTS["bias_shift"](source, np.random.default_rng(0))
+    segmented = localize(source, target, inputs, inputs, mode="segments", per_segment=1)
+    whole = localize(source, target, inputs, inputs, mode="all")
+    assert [a.relative for a in segmented.activations] == [a.relative for a in whole.activations]
+    assert segmented.run["mode"] == "segments" and whole.run["mode"] == "all"
