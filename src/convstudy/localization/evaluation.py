@@ -57,12 +57,49 @@ class Case:
     note: str = ""
 
 
-def faithful(model: str, folder: Path, seed: int = 0) -> tuple[onnx.ModelProto, onnx.ModelProto]:
-    """The dynamo and the TorchScript ONNX exports of one seeded study model."""
+@dataclass
+class Exports:
+    """One seeded study model through the study's converters, and the inputs of each."""
+
+    dynamo: onnx.ModelProto
+    torchscript: onnx.ModelProto
+    unfolded: onnx.ModelProto
+    keras: onnx.ModelProto
+    x_torch: np.ndarray
+    x_keras: np.ndarray
+
+
+def _trained_like(net: object, seed: int) -> None:
+    """Give BatchNorm statistics and biases values a trained model has (untrained ones are
+    0 and 1, which hides a changed epsilon or a dropped bias)."""
+    from convstudy import frameworks
+
+    adapter = frameworks.adapter("torch")
+    rng = np.random.default_rng(seed)
+    changed = {}
+    for name, value in adapter.weights(net).items():
+        if name.endswith("running_var"):
+            changed[name] = rng.uniform(0.05, 2.0, value.shape)
+        elif name.endswith(("running_mean", "bias")):
+            changed[name] = value + rng.normal(0.0, 0.1, value.shape)
+        elif value.ndim == 1 and name.endswith("weight"):  # BatchNorm scale
+            changed[name] = value + rng.normal(0.0, 0.2, value.shape)
+    adapter.set_weights(net, changed)
+
+
+def faithful(model: str, folder: Path, seed: int = 0) -> Exports:
+    """A seeded study model (BatchNorm statistics as if trained) exported by torch.onnx
+    (dynamo; TorchScript; dynamo without its graph optimisation, which keeps BatchNorm
+    nodes) and, after copying its weights into the Keras model, by tf2onnx."""
+    import torch
+
     from convstudy import frameworks, models, registry
+    from convstudy.converters import tf2onnx as keras_onnx
     from convstudy.converters import torch_onnx
     from convstudy.jobs.train import model_spec
+    from convstudy.localization.inputs import adapt
     from convstudy.localization.views import IMAGE_SHAPES
+    from convstudy.models.transfer import torch_to_keras
 
     entry = registry.model(model)
     if entry.kind == "image":
@@ -78,14 +115,50 @@ def faithful(model: str, folder: Path, seed: int = 0) -> tuple[onnx.ModelProto, 
     net = models.build(
         model, "torch", input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
     )
-    adapter.save(net, folder / registry.fmt("torch").artifact)
-    spec.dump(folder)
-    exports = []
+    _trained_like(net, seed)
+    torch_folder, keras_folder = folder / "torch", folder / "keras"
+    torch_folder.mkdir()
+    keras_folder.mkdir()
+    adapter.save(net, torch_folder / registry.fmt("torch").artifact)
+    spec.dump(torch_folder)
+    exports = {}
     for exporter in ("dynamo", "torchscript"):
         out = folder / f"{exporter}.onnx"
-        torch_onnx.convert(folder, spec, out, settings={"exporter": exporter, "opset": 18})
-        exports.append(onnx.load(str(out)))
-    return exports[0], exports[1]
+        torch_onnx.convert(torch_folder, spec, out, settings={"exporter": exporter, "opset": 18})
+        exports[exporter] = onnx.load(str(out))
+    unfolded = folder / "unfolded.onnx"
+    torch.onnx.export(
+        net.eval(),
+        (torch.from_numpy(spec.example()),),
+        str(unfolded),
+        dynamo=True,
+        optimize=False,
+        opset_version=18,
+        external_data=False,
+        input_names=["x"],
+        output_names=["logits"],
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+    )
+    keras_spec = model_spec(model, "keras", arrays, {})
+    keras_net = models.build(
+        model, "keras", input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
+    )
+    torch_to_keras(net, keras_net, model)
+    frameworks.adapter("keras").save(keras_net, keras_folder / registry.fmt("keras").artifact)
+    keras_spec.dump(keras_folder)
+    keras_out = folder / "keras.onnx"
+    keras_onnx.convert(keras_folder, keras_spec, keras_out, settings={"opset": 18})
+    dynamo = exports["dynamo"]
+    x = random_inputs(dynamo, SAMPLES, seed=0)
+    keras = onnx.load(str(keras_out))
+    return Exports(
+        dynamo,
+        exports["torchscript"],
+        onnx.load(str(unfolded)),
+        keras,
+        x,
+        adapt(x, keras, "target"),
+    )
 
 
 def _named(loc: Localization, planted: Planted) -> bool:
@@ -107,14 +180,16 @@ def _case(
     target: onnx.ModelProto,
     planted: Planted,
     x: np.ndarray,
+    x_target: np.ndarray | None = None,
 ) -> Case:
     started = time.perf_counter()
-    loc = localize(source, target, x, x)
+    x_t = x if x_target is None else x_target
+    loc = localize(source, target, x, x_t)
     first = loc.first_divergent
     repaired, before, after, note = False, float("nan"), float("nan"), ""
     if kind == "fault":
         localised = _named(loc, planted)
-        _, result = repair(source, target, loc, source_inputs=x, target_inputs=x)
+        _, result = repair(source, target, loc, source_inputs=x, target_inputs=x_t)
         repaired = result.complete
         before, after, note = result.disagreement_before, result.disagreement_after, result.reason
     else:
@@ -135,31 +210,45 @@ def _case(
     )
 
 
+def _log(case: Case) -> None:
+    print(
+        f"{case.model:9s} {case.kind:7s} {case.fault:20s} right={case.localised!s:5s} "
+        f"repaired={case.repaired!s:5s} {case.named_stage:15s} {case.seconds:.1f}s",
+        flush=True,
+    )
+
+
 def evaluate(models: list[str], seeds: int = 1) -> list[Case]:
-    """All faults and controls, ``seeds`` placements each, over ``models``."""
+    """All faults and controls, ``seeds`` placements each, over ``models``.
+
+    Faults and controls are planted into the dynamo export; one that has nothing to act on
+    there (a BatchNorm epsilon after the exporter folded BatchNorm away) is planted into
+    the unoptimised dynamo export instead.
+    """
     cases: list[Case] = []
     for model in models:
         with tempfile.TemporaryDirectory() as tmp:
-            source, legacy = faithful(model, Path(tmp))
-        x = random_inputs(source, SAMPLES, seed=0)
-        planted_legacy = Planted("torchscript_export", "-", "torch.onnx TorchScript export")
-        cases.append(
-            _case(model, "control", "torchscript_export", source, legacy, planted_legacy, x)
-        )
+            ex = faithful(model, Path(tmp))
+        x = ex.x_torch
+        for name, other, x_other in (
+            ("torchscript_export", ex.torchscript, x),
+            ("unoptimised_export", ex.unfolded, x),
+            ("tf2onnx_keras_copy", ex.keras, ex.x_keras),
+        ):
+            real = Planted(name, "-", "a real converter's export of the same weights")
+            cases.append(_case(model, "control", name, ex.dynamo, other, real, x, x_other))
+            _log(cases[-1])
         for kind, table in (("fault", FAULTS), ("control", CONTROLS)):
             for name, plant in table.items():
                 for seed in range(seeds):
-                    try:
-                        target, planted = plant(source, np.random.default_rng(seed))
-                    except NotApplicable:
-                        continue
-                    cases.append(_case(model, kind, name, source, target, planted, x))
-                    c = cases[-1]
-                    print(
-                        f"{model:9s} {kind:7s} {name:20s} ok={c.localised!s:5s} "
-                        f"repaired={c.repaired!s:5s} {c.named_stage:15s} {c.seconds:.1f}s",
-                        flush=True,
-                    )
+                    for source in (ex.dynamo, ex.unfolded):
+                        try:
+                            target, planted = plant(source, np.random.default_rng(seed))
+                        except NotApplicable:
+                            continue
+                        cases.append(_case(model, kind, name, source, target, planted, x))
+                        _log(cases[-1])
+                        break
     return cases
 
 

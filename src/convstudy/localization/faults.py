@@ -141,12 +141,23 @@ def weight_rounding(
 def flipped_kernel(
     model: onnx.ModelProto, rng: np.random.Generator
 ) -> tuple[onnx.ModelProto, Planted]:
-    """A convolution kernel flipped in both spatial axes (correlation vs convolution)."""
-
-    def change(w: np.ndarray, r: np.random.Generator) -> np.ndarray:
-        return w[:, :, ::-1, ::-1].copy()
-
-    return _map_weights(model, rng, "flipped_kernel", ("Conv",), change, "kernel[:, :, ::-1, ::-1]")
+    """A convolution kernel flipped in both spatial axes (correlation vs convolution); only
+    kernels larger than 1 x 1, where the flip changes something."""
+    out, view = _with(model)
+    candidates = [
+        i
+        for i in _param_nodes(view)
+        if view.nodes[i].op_type == "Conv"
+        and (w := view.const(view.nodes[i].input[1])) is not None
+        and w.ndim == 4
+        and w.shape[2] * w.shape[3] > 1
+    ]
+    index = _pick(candidates, rng, "convolution kernel larger than 1 x 1")
+    node = view.nodes[index]
+    weight = view.const(node.input[1])
+    assert weight is not None
+    _set_input(out, node, 1, np.ascontiguousarray(weight[:, :, ::-1, ::-1]))
+    return surgery.check(out), Planted("flipped_kernel", view.label(index), "kernel[:, :, ::-1, ::-1]")
 
 
 def transposed_kernel(
