@@ -162,3 +162,80 @@ def test_segments_equal_one_run(lenet: dict[str, Path], inputs: np.ndarray) -> N
     whole = localize(source, target, inputs, inputs, mode="all")
     assert [a.relative for a in segmented.activations] == [a.relative for a in whole.activations]
     assert segmented.run["mode"] == "segments" and whole.run["mode"] == "all"
+
+
+@pytest.fixture(scope="module")
+def mnist(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    from convstudy.data.prepare import prepare_dataset
+
+    tmp = tmp_path_factory.mktemp("mnist")
+    out = tmp / "mnist.npz"
+    prepare_dataset(
+        "mnist",
+        local_dir=data_dir,
+        raw_dir=tmp / "raw",
+        out_npz=out,
+        out_json=tmp / "mnist.json",
+        val_size=1000,
+        split_seed=0,
+    )
+    return out
+
+
+def _route(lenet: dict[str, Path], tmp: Path, route: str) -> Path:
+    """The route folders ``convert`` writes: ``onnx`` and ``onnx+onnx-fp16``."""
+    from convstudy.converters import onnx_fp16
+
+    folder = tmp / route
+    folder.mkdir()
+    spec = ModelSpec.load(lenet["folder"])
+    onnx_spec = torch_onnx.convert(
+        lenet["folder"], spec, folder / "model.onnx", settings={"exporter": "dynamo", "opset": 18}
+    ).spec
+    if route == "onnx":
+        onnx_spec.dump(folder)
+        return folder
+    half = onnx_fp16.convert(folder, onnx_spec, tmp / "half.onnx", settings={"target": "onnx-fp16"})
+    (tmp / "half.onnx").replace(folder / "model.onnx")
+    half.spec.dump(folder)
+    return folder
+
+
+def test_job_on_route_folders(lenet: dict[str, Path], mnist: Path, tmp_path: Path) -> None:
+    """The workflow job localizes the RQ1 FP16 route against the ONNX route on real MNIST
+    test images; FP16 weights are a real parameter divergence, and the repair (FP32 values
+    back in) brings the disagreement to at most the FP16 model's."""
+    from convstudy.jobs import localize as job
+    from convstudy.records import LocalizationRecord
+
+    source, target = _route(lenet, tmp_path, "onnx"), _route(lenet, tmp_path, "onnx+onnx-fp16")
+    out = tmp_path / "loc"
+    record = job.run(
+        model="lenet5",
+        framework="torch",
+        seed=0,
+        source_route="onnx",
+        target_route="onnx+onnx-fp16",
+        source=source,
+        target=target,
+        data_path=mnist,
+        settings={"tolerance": 1e-4, "scan": 200, "samples": 16},
+        threads=1,
+        out_dir=out,
+    )
+    assert record.status == "ok", record.reason
+    assert record.n_inputs == 16
+    assert record.stage in ("parameters", "activations", "hyperparameters")
+    assert record.target_node
+    assert record.disagreement_after is not None and record.disagreement_before is not None
+    assert record.disagreement_after <= record.disagreement_before
+    assert LocalizationRecord.load(out / "localization_record.json") == record
+    validate(json.loads((out / "localization.json").read_text()))
+
+
+def test_select_puts_disagreements_first() -> None:
+    from convstudy.jobs.localize import select
+
+    s = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    t = np.array([[0.9, 0.0], [0.0, 1.0], [0.5, 0.0], [1.0, 0.0]])
+    assert select(s, t, 2).tolist() == [1, 2]

@@ -336,3 +336,30 @@ def record_type(table: str) -> type[Record]:
         return RECORD_TYPES[table]
     except KeyError:
         raise KeyError(f"no record kind for table {table!r}; known: {', '.join(RECORD_TYPES)}")
+
+
+@dataclass(kw_only=True)
+class LocalizationRecord(Record):
+    """Fault localisation and repair of a target route's model against a source route's
+    (:mod:`convstudy.jobs.localize`): the first divergent layer and the repair's effect."""
+
+    TABLE: ClassVar[str] = "localizations"
+
+    source_route: str
+    target_route: str
+    n_inputs: int = 0
+    disagreement_scanned: float | None = None
+    stage: str = ""
+    source_node: str = ""
+    target_node: str = ""
+    op_type: str = ""
+    metric: str = ""
+    value: float | None = None
+    repair_success: bool | None = None
+    repair_complete: bool | None = None
+    repair_actions: int = 0
+    disagreement_before: float | None = None
+    disagreement_after: float | None = None
+    error_before: float | None = None
+    error_after: float | None = None
+    seconds: float | None = None

@@ -1,0 +1,107 @@
+"""Time and peak memory of a localization, beside Polygraphy's mark-all comparison.
+
+A seeded ResNet-18 (BatchNorm statistics as if trained) is exported with the study's
+``torch.onnx`` converter; the target is the same export with one perturbed layer. On the
+same inputs, each tool runs as its own process, whose wall time and peak resident memory
+(``wait4``'s ``ru_maxrss``) are recorded:
+
+* ``convstudy localize`` (segmented activations, the default) and with ``--mode all``;
+* ``polygraphy run --onnxrt --onnx-outputs mark all``: the source run saving every tensor,
+  then the target run comparing every tensor against them (two processes; the time is
+  the sum, the memory the larger peak).
+
+    python -m convstudy.localization.benchmark [--model resnet18] [--samples 32] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pandas as pd
+
+from convstudy.localization.evaluation import faithful
+from convstudy.localization.faults import FAULTS
+
+
+def measure(command: list[str], cwd: Path) -> tuple[float, float, int]:
+    """Wall seconds, peak resident MiB and exit status of ``command`` run as a child."""
+    started = time.perf_counter()
+    with open(cwd / "log.txt", "a") as log:
+        process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return seconds, usage.ru_maxrss / 1024, process.returncode  # Linux: ru_maxrss in KiB
+
+
+def _polygraphy(source: Path, target: Path, x: np.ndarray, work: Path) -> list[list[str]]:
+    exe = shutil.which("polygraphy", path=str(Path(sys.executable).parent)) or "polygraphy"
+    shape = ",".join(map(str, x.shape))
+    common = [
+        "--onnxrt", "--onnx-outputs", "mark", "all", "--input-shapes", f"x:[{shape}]",
+        "--seed", "0", "--val-range", "x:[0,1]",
+    ]  # fmt: skip
+    saved = str(work / "source_outputs.json")
+    return [
+        [exe, "run", str(source), *common, "--save-outputs", saved],
+        [exe, "run", str(target), *common, "--load-outputs", saved],
+    ]
+
+
+def run(model: str, samples: int, work: Path) -> pd.DataFrame:
+    """Localize one faulty pair with each tool; one row per tool."""
+    from convstudy.localization.inputs import random_inputs
+
+    ex = faithful(model, work)
+    source, target = work / "source.onnx", work / "target.onnx"
+    onnx.save(ex.dynamo, str(source))
+    faulty, planted = FAULTS["weight_noise"](ex.dynamo, np.random.default_rng(3))
+    onnx.save(faulty, str(target))
+    x = random_inputs(ex.dynamo, samples, seed=0)
+    np.save(work / "inputs.npy", x)
+    cli = [sys.executable, "-m", "convstudy.cli", "localize", str(source), str(target),
+           "--inputs", str(work / "inputs.npy")]  # fmt: skip
+    rows = []
+    for tool, commands in (
+        ("convstudy localize (segments)", [[*cli, "--out", str(work / "seg")]]),
+        ("convstudy localize --mode all", [[*cli, "--mode", "all", "--out", str(work / "all")]]),
+        ("polygraphy run --onnx-outputs mark all", _polygraphy(source, target, x, work)),
+    ):
+        measured = [measure(c, work) for c in commands]
+        rows.append({
+            "tool": tool,
+            "model": model,
+            "inputs": samples,
+            "seconds": round(sum(m[0] for m in measured), 2),
+            "peak_mib": round(max(m[1] for m in measured), 1),
+            "exit_status": max(abs(m[2]) for m in measured),
+        })  # fmt: skip
+    rows[0]["planted"] = rows[1]["planted"] = planted.node
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark; print the table and write ``localization_benchmark.csv``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="resnet18")
+    parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--out", type=Path, default=Path("results/localization-benchmark"))
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        table = run(args.model, args.samples, Path(tmp))
+    args.out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out / "localization_benchmark.csv", index=False)
+    print(table.to_markdown(index=False))
+
+
+if __name__ == "__main__":
+    main()
