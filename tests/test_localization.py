@@ -239,3 +239,20 @@ def test_select_puts_disagreements_first() -> None:
     s = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
     t = np.array([[0.9, 0.0], [0.0, 1.0], [0.5, 0.0], [1.0, 0.0]])
     assert select(s, t, 2).tolist() == [1, 2]
+
+
+def test_first_divergent_hop_blames_fp16(lenet: dict[str, Path], tmp_path: Path) -> None:
+    """PyTorch -> ONNX -> ONNX FP16 with real converters: the FP16 hop is the first to
+    diverge, the export is not blamed."""
+    from convstudy import frameworks
+    from convstudy.localization.hops import first_divergent_hop
+    from convstudy.localization.runner import run as run_onnx
+
+    spec = ModelSpec.load(lenet["folder"])
+    x = spec.example(batch=16, seed=1)
+    torch_out = frameworks.adapter("torch").predictor(frameworks.load(lenet["folder"], spec))(x)
+    folders = [_route(lenet, tmp_path, route) for route in ("onnx", "onnx+onnx-fp16")]
+    outs = [run_onnx(onnx.load(str(f / "model.onnx")), {"x": x})[0] for f in folders]
+    hops = first_divergent_hop([torch_out, *outs])
+    assert hops.first == 2, hops
+    assert hops.relative[0] < 1e-5 < hops.relative[1]
