@@ -256,3 +256,29 @@ def test_first_divergent_hop_blames_fp16(lenet: dict[str, Path], tmp_path: Path)
     hops = first_divergent_hop([torch_out, *outs])
     assert hops.first == 2, hops
     assert hops.relative[0] < 1e-5 < hops.relative[1]
+
+
+def test_cli_keras_savedmodel_tflite_views(tmp_path: Path) -> None:
+    """A .keras archive, its SavedModel export and the TFLite model converted from that are
+    verified ONNX views of one function: pairwise equivalent, NHWC kept."""
+    import keras
+    import tensorflow as tf
+
+    folder = model_folder(tmp_path / "keras", "lenet5", "keras")
+    net = keras.models.load_model(folder / "model.keras", compile=False, safe_mode=True)
+    net.export(str(tmp_path / "saved"), verbose=False)
+    tflite = tmp_path / "model.tflite"
+    tflite.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved")).convert())
+    for source, target in (
+        (folder / "model.keras", tmp_path / "saved"),
+        (tmp_path / "saved", tflite),
+    ):
+        out = tmp_path / f"loc-{target.name}"
+        assert (
+            main(["localize", str(source), str(target), "--samples", "8", "--out", str(out)]) == 0
+        )
+        document = json.loads((out / "localization.json").read_text())
+        assert document["first_divergent"] is None
+        for role in ("source", "target"):
+            assert document["run"][role]["view_relative_difference"] <= 1e-4
+        assert document["outputs"]["relative"] < 1e-5
