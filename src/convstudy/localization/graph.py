@@ -29,6 +29,7 @@ FLOAT_TYPES = frozenset(
 _FOLDABLE = frozenset(
     {
         "Identity",
+        "Slice",
         "Cast",
         "Reshape",
         "Squeeze",
@@ -154,6 +155,14 @@ def _fold(op: str, values: list[np.ndarray], attrs: dict[str, Any]) -> np.ndarra
     if op == "ConstantOfShape":
         fill = attrs.get("value", np.zeros(1, dtype=np.float32))
         return np.full([int(d) for d in x], np.asarray(fill).reshape(-1)[0])
+    if op == "Slice" and len(values) >= 3:
+        starts, ends = values[1], values[2]
+        axes = values[3] if len(values) > 3 else range(len(starts))
+        steps = values[4] if len(values) > 4 else [1] * len(starts)
+        index = [slice(None)] * x.ndim
+        for a, b, e, k in zip(axes, starts, ends, steps, strict=True):
+            index[int(a) % x.ndim] = slice(int(b), int(e), int(k))
+        return x[tuple(index)]
     if op == "Neg":
         return -x
     if op == "Sqrt":
