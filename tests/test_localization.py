@@ -17,7 +17,7 @@ from convstudy.cli import main
 from convstudy.converters import torch_onnx
 from convstudy.localization import localize, validate
 from convstudy.localization.evaluation import _named
-from convstudy.localization.faults import CONTROLS, FAULTS, NotApplicable
+from convstudy.localization.faults import CONTROLS, FAULTS
 from convstudy.localization.inputs import random_inputs
 from convstudy.localization.repair import repair
 from convstudy.spec import ModelSpec
@@ -129,29 +129,57 @@ def test_cli_repair(lenet: dict[str, Path], tmp_path: Path) -> None:
     assert json.loads((again / "localization.json").read_text())["first_divergent"] is None
 
 
+#: The model each fault or control is planted into: LeNet-5 (small) unless it needs a
+#: BatchNorm node (a ResNet-18 export without graph optimisation) or a GRU.
+PLANTED_IN = {"bn_epsilon": "resnet18", "folded_affine": "resnet18", "gate_swap": "gru"}
+
+
+@pytest.fixture(scope="module")
+def sources(
+    lenet: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, onnx.ModelProto]:
+    """Faithful exports to plant into: LeNet-5 (dynamo), a ResNet-18 that keeps its
+    BatchNorm nodes (dynamo without optimisation), a small GRU (dynamo)."""
+    import torch
+
+    from convstudy import frameworks
+
+    out = {"lenet5": onnx.load(str(lenet["dynamo"]))}
+    for model in ("resnet18", "gru"):
+        folder = model_folder(tmp_path_factory.mktemp(model) / "torch", model, "torch")
+        spec = ModelSpec.load(folder)
+        path = folder / "export.onnx"
+        torch.onnx.export(
+            frameworks.load(folder, spec), (torch.from_numpy(spec.example()),), str(path),
+            dynamo=True, optimize=model != "resnet18", opset_version=18, external_data=False,
+            input_names=["x"], output_names=["logits"],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+        )  # fmt: skip
+        out[model] = onnx.load(str(path))
+    return out
+
+
+def _plant(sources: dict[str, onnx.ModelProto], table: dict, name: str) -> tuple:
+    source = sources[PLANTED_IN.get(name, "lenet5")]
+    target, planted = table[name](source, np.random.default_rng(0))  # NotApplicable: a defect
+    return source, target, planted, random_inputs(source, 16, seed=0)
+
+
 @pytest.mark.parametrize("name", sorted(FAULTS))
 def test_planted_fault_is_localised_and_repaired(
-    lenet: dict[str, Path], inputs: np.ndarray, name: str
+    sources: dict[str, onnx.ModelProto], name: str
 ) -> None:
-    source = onnx.load(str(lenet["dynamo"]))
-    try:
-        target, planted = FAULTS[name](source, np.random.default_rng(0))
-    except NotApplicable:
-        pytest.skip(f"{name} does not apply to LeNet-5")
-    loc = localize(source, target, inputs, inputs)
+    source, target, planted, x = _plant(sources, FAULTS, name)
+    loc = localize(source, target, x, x)
     assert _named(loc, planted), (planted, loc.first_divergent)
-    _, result = repair(source, target, loc, source_inputs=inputs, target_inputs=inputs)
+    _, result = repair(source, target, loc, source_inputs=x, target_inputs=x)
     assert result.complete, result
 
 
 @pytest.mark.parametrize("name", sorted(CONTROLS))
-def test_control_is_not_flagged(lenet: dict[str, Path], inputs: np.ndarray, name: str) -> None:
-    source = onnx.load(str(lenet["dynamo"]))
-    try:
-        target, _ = CONTROLS[name](source, np.random.default_rng(0))
-    except NotApplicable:
-        pytest.skip(f"{name} does not apply to LeNet-5")
-    assert localize(source, target, inputs, inputs).first_divergent is None
+def test_control_is_not_flagged(sources: dict[str, onnx.ModelProto], name: str) -> None:
+    source, target, _, x = _plant(sources, CONTROLS, name)
+    assert localize(source, target, x, x).first_divergent is None
 
 
 def test_segments_equal_one_run(lenet: dict[str, Path], inputs: np.ndarray) -> None:
