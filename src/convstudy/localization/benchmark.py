@@ -16,12 +16,11 @@ same inputs, each tool runs as its own process, whose wall time and peak residen
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,16 +30,27 @@ import pandas as pd
 from convstudy.localization.evaluation import faithful
 from convstudy.localization.faults import FAULTS
 
+#: Runs a command as its child and prints wall seconds, peak resident KiB and exit status.
+#: A small launcher process, because a child's peak (``wait4``'s ``ru_maxrss``) counts the
+#: memory of the process it was forked from; this one holds about 10 MiB.
+LAUNCHER = """
+import os, subprocess, sys, time
+t = time.perf_counter()
+p = subprocess.Popen(sys.argv[2:], stdout=open(sys.argv[1], "a"), stderr=subprocess.STDOUT)
+_, status, usage = os.wait4(p.pid, 0)
+print(time.perf_counter() - t, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
 
 def measure(command: list[str], cwd: Path) -> tuple[float, float, int]:
-    """Wall seconds, peak resident MiB and exit status of ``command`` run as a child."""
-    started = time.perf_counter()
-    with open(cwd / "log.txt", "a") as log:
-        process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return seconds, usage.ru_maxrss / 1024, process.returncode  # Linux: ru_maxrss in KiB
+    """Wall seconds, peak resident MiB and exit status of ``command`` (Linux ``ru_maxrss``
+    is in KiB)."""
+    done = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, str(cwd / "log.txt"), *command],
+        cwd=cwd, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    seconds, kib, status = done.stdout.split()
+    return float(seconds), int(kib) / 1024, int(status)
 
 
 def _polygraphy(source: Path, target: Path, x: np.ndarray, work: Path) -> list[list[str]]:
@@ -83,9 +93,12 @@ def run(model: str, samples: int, work: Path) -> pd.DataFrame:
             "inputs": samples,
             "seconds": round(sum(m[0] for m in measured), 2),
             "peak_mib": round(max(m[1] for m in measured), 1),
+            # polygraphy exits 1 when the compared outputs mismatch: the fault was seen
             "exit_status": max(abs(m[2]) for m in measured),
         })  # fmt: skip
-    rows[0]["planted"] = rows[1]["planted"] = planted.node
+    for row, folder in zip(rows, ("seg", "all"), strict=False):
+        first = json.loads((work / folder / "localization.json").read_text())["first_divergent"]
+        row["planted"], row["named"] = planted.node, first and first["target_node"]
     return pd.DataFrame(rows)
 
 
