@@ -310,3 +310,17 @@ def test_cli_keras_savedmodel_tflite_views(tmp_path: Path) -> None:
         for role in ("source", "target"):
             assert document["run"][role]["view_relative_difference"] <= 1e-4
         assert document["outputs"]["relative"] < 1e-5
+
+
+def test_benchmark_beside_polygraphy(tmp_path: Path) -> None:
+    """Each tool ran in its own measured process; the localization named the planted
+    layer in both modes and Polygraphy saw the mismatch (exit status 1)."""
+    from convstudy.localization.benchmark import run as benchmark
+
+    table = benchmark("lenet5", 8, tmp_path).set_index("tool")
+    assert len(table) == 3
+    assert (table["seconds"] > 0).all() and (table["peak_mib"] > 10).all()
+    ours = table.loc[["convstudy localize (segments)", "convstudy localize --mode all"]]
+    assert (ours["exit_status"] == 0).all()
+    assert (ours["named"] == ours["planted"]).all()
+    assert table.loc["polygraphy run --onnx-outputs mark all", "exit_status"] == 1
