@@ -94,6 +94,8 @@ def test_cli_state_dict_and_folder_views(lenet: dict[str, Path], tmp_path: Path)
         (["localize", "{dynamo}", "{state_dict}"], "needs the model's name"),
         (["localize", "{dynamo}", "{dynamo}", "--inputs", "nothing.npy"], "no such file"),
         (["localize", "{readme}", "{dynamo}"], "unknown kind"),
+        (["localize", "{state_dict}", "{dynamo}", "--model", "vgg16"], "not a vgg16 state_dict"),
+        (["localize", "{dynamo}", "{dynamo}", "--samples", "0"], "--samples must be positive"),
     ],
 )
 def test_cli_bad_input_one_line(

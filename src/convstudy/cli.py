@@ -196,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return localize_command(args)
         return repair_command(args)
     except ConvstudyError as exc:
-        print(f"convstudy {args.command}: {exc}", file=sys.stderr)
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        print(f"convstudy {args.command}: {lines[0]}", file=sys.stderr)
         return 2
 
 

@@ -100,7 +100,10 @@ def _convert_folder(folder: Path, role: str) -> View:
             module.convert(folder, spec, out, settings=settings)
             model = onnx.load(str(out))
         except Exception as exc:
-            raise _fail(role, folder, f"{entry.name} failed: {type(exc).__name__}: {exc}") from exc
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise _fail(
+                role, folder, f"{entry.name} failed: {type(exc).__name__}: {first}"
+            ) from exc
     predict = frameworks.adapter(spec.format).predictor(frameworks.load(folder, spec))
     return View(model, spec.format, folder, predict, f"{entry.name} (opset {VIEW_OPSET})")
 
@@ -127,6 +130,13 @@ def _state_dict(path: Path, model_name: str | None, role: str) -> View:
         layout=models.input_layout(model_name, "torch"),
         arch=models.resolve_arch(model_name, {}),
     )
+    from convstudy import frameworks
+
+    try:
+        frameworks.adapter("torch").load(path, spec)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _fail(role, path, f"not a {model_name} state_dict ({first.rstrip(':')})") from exc
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / registry.fmt("torch").artifact).symlink_to(path.resolve())
