@@ -218,8 +218,9 @@ def _log(case: Case) -> None:
     )
 
 
-def evaluate(models: list[str], seeds: int = 1) -> list[Case]:
-    """All faults and controls, ``seeds`` placements each, over ``models``.
+def evaluate(models: list[str], seeds: int = 1, only: list[str] | None = None) -> list[Case]:
+    """All faults and controls (or those named in ``only``), ``seeds`` placements each,
+    over ``models``.
 
     Faults and controls are planted into the dynamo export; one that has nothing to act on
     there (a BatchNorm epsilon after the exporter folded BatchNorm away) is planted into
@@ -231,15 +232,21 @@ def evaluate(models: list[str], seeds: int = 1) -> list[Case]:
             ex = faithful(model, Path(tmp))
         x = ex.x_torch
         for name, other, x_other in (
-            ("torchscript_export", ex.torchscript, x),
-            ("unoptimised_export", ex.unfolded, x),
-            ("tf2onnx_keras_copy", ex.keras, ex.x_keras),
+            ()
+            if only
+            else (
+                ("torchscript_export", ex.torchscript, x),
+                ("unoptimised_export", ex.unfolded, x),
+                ("tf2onnx_keras_copy", ex.keras, ex.x_keras),
+            )
         ):
             real = Planted(name, "-", "a real converter's export of the same weights")
             cases.append(_case(model, "control", name, ex.dynamo, other, real, x, x_other))
             _log(cases[-1])
         for kind, table in (("fault", FAULTS), ("control", CONTROLS)):
             for name, plant in table.items():
+                if only and name not in only:
+                    continue
                 for seed in range(seeds):
                     for source in (ex.dynamo, ex.unfolded):
                         try:
@@ -278,9 +285,10 @@ def main(argv: list[str] | None = None) -> None:
         "--models", nargs="+", default=["lenet5", "resnet18", "vgg16", "lstm", "gru"]
     )
     parser.add_argument("--seeds", type=int, default=1, help="placements per fault")
+    parser.add_argument("--only", nargs="+", help="these faults and controls only")
     parser.add_argument("--out", type=Path, default=Path("results/localization-eval"))
     args = parser.parse_args(argv)
-    cases = evaluate(args.models, args.seeds)
+    cases = evaluate(args.models, args.seeds, args.only)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, rows in (("cases", [asdict(c) for c in cases]), ("summary", summary(cases))):
         with (args.out / f"{name}.csv").open("w", newline="") as handle:

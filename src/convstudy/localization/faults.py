@@ -9,7 +9,8 @@ node a localization must name, or whose layer it must name).
 
 Controls rewrite a model into an equivalent one (an inserted Identity or Transpose pair,
 renamed nodes, BatchNorm or a scale folded into the convolution by hand, Gemm written as
-MatMul + Add or the reverse, a convolution's padding moved into a Pad node); a
+MatMul + Add or the reverse, a convolution's padding moved into a Pad node, another
+opset); a
 localization must find nothing.
 
 ``python -m convstudy.localization.faults`` runs the evaluation
@@ -625,6 +626,23 @@ def pad_split(model: onnx.ModelProto, rng: np.random.Generator) -> tuple[onnx.Mo
     return surgery.check(out), Planted("pad_split", pad.name, "conv pads -> Pad node")
 
 
+#: The opset :func:`opset_change` converts to (onnxruntime 1.31 runs it).
+NEW_OPSET = 21
+
+
+def opset_change(
+    model: onnx.ModelProto, rng: np.random.Generator
+) -> tuple[onnx.ModelProto, Planted]:
+    """The model converted to another opset by onnx's version converter."""
+    from onnx import version_converter
+
+    opsets = {o.domain: o.version for o in model.opset_import}
+    if opsets.get("", opsets.get("ai.onnx")) == NEW_OPSET:
+        raise NotApplicable(f"already opset {NEW_OPSET}")
+    out = version_converter.convert_version(model, NEW_OPSET)
+    return surgery.check(out), Planted("opset_change", "-", f"opset -> {NEW_OPSET}")
+
+
 CONTROLS: dict[str, Planter] = {
     "identity_inserted": identity_inserted,
     "transpose_pair": transpose_pair,
@@ -632,6 +650,7 @@ CONTROLS: dict[str, Planter] = {
     "folded_affine": folded_affine,
     "gemm_rewrite": gemm_rewrite,
     "pad_split": pad_split,
+    "opset_change": opset_change,
 }
 
 
