@@ -278,6 +278,31 @@ def summary(cases: list[Case]) -> list[dict[str, object]]:
     return rows
 
 
+def markdown(cases: list[Case]) -> str:
+    """Per fault or control (rows) and model (columns): right / placements, and for faults
+    the complete repairs, as a Markdown table."""
+    models = list(dict.fromkeys(c.model for c in cases))
+    lines = [
+        "| kind | planted | " + " | ".join(models) + " |",
+        "| --- | --- | " + " | ".join("---:" for _ in models) + " |",
+    ]
+    for kind in ("fault", "control"):
+        for name in dict.fromkeys(c.fault for c in cases if c.kind == kind):
+            cells = []
+            for model in models:
+                mine = [c for c in cases if c.kind == kind and c.fault == name and c.model == model]
+                if not mine:
+                    cells.append("-")
+                    continue
+                right = sum(c.localised for c in mine)
+                text = f"{right}/{len(mine)}"
+                if kind == "fault":
+                    text += f" ({sum(c.repaired for c in mine)} repaired)"
+                cells.append(text)
+            lines.append(f"| {kind} | {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the evaluation and write ``cases.csv`` and ``summary.csv``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -295,6 +320,7 @@ def main(argv: list[str] | None = None) -> None:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
+    (args.out / "table.md").write_text(markdown(cases))
     for row in summary(cases):
         print(row)
 
