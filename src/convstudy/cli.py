@@ -123,7 +123,7 @@ def localize_command(args: argparse.Namespace) -> int:
         target.model,
         x_source,
         x_target,
-        tolerance=args.tolerance or TOLERANCE,
+        tolerance=TOLERANCE if args.tolerance is None else args.tolerance,
         mode=args.mode,
     )
     loc.run.update(
@@ -168,7 +168,7 @@ def repair_command(args: argparse.Namespace) -> int:
         target.model,
         x_source,
         x_target,
-        tolerance=args.tolerance or TOLERANCE,
+        tolerance=TOLERANCE if args.tolerance is None else args.tolerance,
         mode=args.mode,
     )
     model, result = repair(

@@ -105,9 +105,7 @@ def _map_weights(
     description: str,
 ) -> tuple[onnx.ModelProto, Planted]:
     out, view = _with(model)
-    candidates = [
-        i for i in _param_nodes(view) if ops is None or view.nodes[i].op_type in ops
-    ]
+    candidates = [i for i in _param_nodes(view) if ops is None or view.nodes[i].op_type in ops]
     index = _pick(candidates, rng, "weighted node")
     node = view.nodes[index]
     for slot in _weight_slots(view, index)[:1]:
@@ -118,7 +116,9 @@ def _map_weights(
     return surgery.check(out), Planted(kind, view.label(index), description)
 
 
-def weight_noise(model: onnx.ModelProto, rng: np.random.Generator) -> tuple[onnx.ModelProto, Planted]:
+def weight_noise(
+    model: onnx.ModelProto, rng: np.random.Generator
+) -> tuple[onnx.ModelProto, Planted]:
     """Gaussian noise of 0.3 standard deviations of the weight tensor."""
 
     def change(w: np.ndarray, r: np.random.Generator) -> np.ndarray:
@@ -158,7 +158,9 @@ def flipped_kernel(
     weight = view.const(node.input[1])
     assert weight is not None
     _set_input(out, node, 1, np.ascontiguousarray(weight[:, :, ::-1, ::-1]))
-    return surgery.check(out), Planted("flipped_kernel", view.label(index), "kernel[:, :, ::-1, ::-1]")
+    return surgery.check(out), Planted(
+        "flipped_kernel", view.label(index), "kernel[:, :, ::-1, ::-1]"
+    )
 
 
 def transposed_kernel(
@@ -189,7 +191,11 @@ def _bias_target(view: GraphView, index: int) -> tuple[onnx.NodeProto, int, np.n
     if op in ("Conv", "Gemm"):
         weight = view.const(node.input[1])
         assert weight is not None
-        channels = weight.shape[0] if op == "Conv" or attributes(node).get("transB", 0) else weight.shape[1]
+        channels = (
+            weight.shape[0]
+            if op == "Conv" or attributes(node).get("transB", 0)
+            else weight.shape[1]
+        )
         bias = view.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
         return node, 2, np.zeros(channels, weight.dtype) if bias is None else bias
     if op == "MatMul":
@@ -396,7 +402,11 @@ def inserted_scale(
 def pool_swap(model: onnx.ModelProto, rng: np.random.Generator) -> tuple[onnx.ModelProto, Planted]:
     """A max pool turned average pool (a global average pool turned global max pool)."""
     out, view = _with(model)
-    swaps = {"MaxPool": "AveragePool", "GlobalAveragePool": "GlobalMaxPool", "ReduceMean": "ReduceMax"}
+    swaps = {
+        "MaxPool": "AveragePool",
+        "GlobalAveragePool": "GlobalMaxPool",
+        "ReduceMean": "ReduceMax",
+    }
     candidates = [i for i, n in enumerate(view.nodes) if n.op_type in swaps]
     index = _pick(candidates, rng, "pooling node")
     node = view.nodes[index]
@@ -471,7 +481,9 @@ def transpose_pair(
     inverse = [int(i) for i in np.argsort(perm)]
     first = surgery.insert_after(out, tensor, "Transpose", [], perm=perm)
     surgery.insert_after(out, tensor, "Transpose", [], perm=inverse)
-    return surgery.check(out), Planted("transpose_pair", first.name, f"Transpose pair after {tensor}")
+    return surgery.check(out), Planted(
+        "transpose_pair", first.name, f"Transpose pair after {tensor}"
+    )
 
 
 def renamed(model: onnx.ModelProto, rng: np.random.Generator) -> tuple[onnx.ModelProto, Planted]:
@@ -619,7 +631,9 @@ def pad_split(model: onnx.ModelProto, rng: np.random.Generator) -> tuple[onnx.Mo
     surgery.set_attribute(node, "pads", [0] * len(pads))
     data = node.input[0]
     padded = surgery.unique_name(out, f"{data}__padded")
-    pad = onnx.helper.make_node("Pad", [data, pads_name], [padded], name=surgery.unique_name(out, "Pad"))
+    pad = onnx.helper.make_node(
+        "Pad", [data, pads_name], [padded], name=surgery.unique_name(out, "Pad")
+    )
     node.input[0] = padded
     position = list(out.graph.node).index(node)
     out.graph.node.insert(position, pad)

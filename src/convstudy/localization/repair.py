@@ -117,7 +117,9 @@ def _affine_vectors(step: Step | None, axis: int, size: int) -> tuple[np.ndarray
     return np.broadcast_to(scale, (size,)).copy(), np.broadcast_to(shift, (size,)).copy()
 
 
-def _add_bias_after(model: onnx.ModelProto, graph: LayerGraph, layer: Layer, bias: np.ndarray) -> None:
+def _add_bias_after(
+    model: onnx.ModelProto, graph: LayerGraph, layer: Layer, bias: np.ndarray
+) -> None:
     """Insert ``Add(bias)`` right after the core (for cores without a bias input)."""
     assert layer.core is not None
     core = graph.view.nodes[layer.core]
@@ -258,19 +260,28 @@ def _repair_recurrent(
             binding["kernel"]: w[0].T,
             binding["recurrent_kernel"]: r[0].T,
             binding["bias"]: (
-                np.stack([w_b[0], r_b[0]]) if dst.hyper.get("linear_before_reset") else w_b[0] + r_b[0]
+                np.stack([w_b[0], r_b[0]])
+                if dst.hyper.get("linear_before_reset")
+                else w_b[0] + r_b[0]
             ),
         }
         for name, value in values.items():
             slot = list(core.input).index(name)
             _set_input(model, core, slot, value.astype(dtype))
-        return [RepairAction(label, "copy_parameters", "kernel, recurrent kernel, bias (Keras layout)")]
+        return [
+            RepairAction(label, "copy_parameters", "kernel, recurrent kernel, bias (Keras layout)")
+        ]
     return []
 
 
 # -- graph repair ------------------------------------------------------------------------
 def _repair_hyper(
-    model: onnx.ModelProto, graph: LayerGraph, src_graph: LayerGraph, src: Layer, dst: Layer, names: list[str]
+    model: onnx.ModelProto,
+    graph: LayerGraph,
+    src_graph: LayerGraph,
+    src: Layer,
+    dst: Layer,
+    names: list[str],
 ) -> list[RepairAction]:
     actions: list[RepairAction] = []
     if dst.core is None:
@@ -294,7 +305,11 @@ def _repair_hyper(
     if "pads" in names:
         for index in dst.pads:
             _bypass(graph, index)
-            actions.append(RepairAction(graph.view.label(index), "bypass_node", "Pad folded into the convolution"))
+            actions.append(
+                RepairAction(
+                    graph.view.label(index), "bypass_node", "Pad folded into the convolution"
+                )
+            )
         pads = src.hyper["pads"]
         if isinstance(pads, str):
             surgery.set_attribute(core, "pads", None)
@@ -307,8 +322,17 @@ def _repair_hyper(
         bns = [i for i in dst.folded.nodes if graph.view.nodes[i].op_type == "BatchNormalization"]
         for index, eps in zip(bns, src.hyper.get("epsilon", []), strict=False):
             surgery.set_attribute(graph.view.nodes[index], "epsilon", float(eps))
-            actions.append(RepairAction(graph.view.label(index), "set_attribute", f"epsilon = {eps}"))
-    recurrent_keys = ("activations", "direction", "clip", "linear_before_reset", "input_forget", "layout")
+            actions.append(
+                RepairAction(graph.view.label(index), "set_attribute", f"epsilon = {eps}")
+            )
+    recurrent_keys = (
+        "activations",
+        "direction",
+        "clip",
+        "linear_before_reset",
+        "input_forget",
+        "layout",
+    )
     if dst.family == "recurrent" and any(k in names for k in recurrent_keys):
         actions += _repair_recurrent_hyper(graph, src, dst, core, label, names)
     if "post_ops" in names:
@@ -323,7 +347,9 @@ def _repair_recurrent_hyper(
     if core.op_type == "Loop":
         if "activations" in names:
             src_acts, dst_acts = list(src.hyper["activations"]), list(dst.hyper["activations"])
-            body = onnx.helper.get_attribute_value(next(a for a in core.attribute if a.name == "body"))
+            body = onnx.helper.get_attribute_value(
+                next(a for a in core.attribute if a.name == "body")
+            )
             mapping = _activation_mapping(dst_acts, src_acts)
             for inner in body.node:
                 if inner.op_type in mapping:
@@ -331,7 +357,14 @@ def _repair_recurrent_hyper(
             surgery.set_attribute(core, "body", body)
             actions.append(RepairAction(label, "replace_activation", f"loop body {mapping}"))
         return actions
-    for key in ("activations", "direction", "clip", "linear_before_reset", "input_forget", "layout"):
+    for key in (
+        "activations",
+        "direction",
+        "clip",
+        "linear_before_reset",
+        "input_forget",
+        "layout",
+    ):
         if key in names and key in src.hyper:
             value = src.hyper[key]
             surgery.set_attribute(core, key, value)
@@ -358,7 +391,9 @@ def _rewrite_steps(
         for index in step.nodes:
             if index == dst.core:
                 continue
-            actions.append(RepairAction(graph.view.label(index), "bypass_node", f"step {step.name}"))
+            actions.append(
+                RepairAction(graph.view.label(index), "bypass_node", f"step {step.name}")
+            )
             _bypass(graph, index)
     for step in src.steps:
         if step.kind == "act":
@@ -367,14 +402,18 @@ def _rewrite_steps(
             for name in list(node.input)[1:]:
                 value = src_graph.view.const(name) if name else None
                 extra.append(
-                    surgery.add_initializer(model, "repaired_const", value) if value is not None else ""
+                    surgery.add_initializer(model, "repaired_const", value)
+                    if value is not None
+                    else ""
                 )
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             if "axis" in attrs and src.perm is not None and dst.perm is not None:
                 native = src.perm[int(attrs["axis"]) % len(src.perm)]
                 attrs["axis"] = int(inverse(dst.perm)[native])
             new = surgery.insert_after(model, end, node.op_type, extra, **attrs)
-            actions.append(RepairAction(new.name, "insert_node", f"{node.op_type} as in the source"))
+            actions.append(
+                RepairAction(new.name, "insert_node", f"{node.op_type} as in the source")
+            )
         else:
             assert step.scale is not None and step.shift is not None
             dtype = _dtype(graph, "")

@@ -56,7 +56,9 @@ def markdown(loc: Localization, *, title: str = "Localization") -> str:
     h_diff: dict[int, list[str]] = {}
     for h in loc.hyperparameters:
         if h.divergent:
-            h_diff.setdefault(h.position, []).append(f"{h.name}: {h.source_value} -> {h.target_value}")
+            h_diff.setdefault(h.position, []).append(
+                f"{h.name}: {h.source_value} -> {h.target_value}"
+            )
     acts = {a.position: a for a in loc.activations}
     for m in loc.matches:
         act = acts.get(m.position)
@@ -94,7 +96,9 @@ def figure(loc: Localization, path: str | Path) -> Path:
 
     path = Path(path)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.22 * len(loc.matches) + 3), 3.6))
-    acts = [(a.position, max(a.relative, _FLOOR)) for a in loc.activations if a.relative is not None]
+    acts = [
+        (a.position, max(a.relative, _FLOOR)) for a in loc.activations if a.relative is not None
+    ]
     params: dict[int, float] = {}
     for r in loc.parameters:
         if r.relative is not None:

@@ -117,7 +117,9 @@ def remove_unused_initializers(model: onnx.ModelProto) -> None:
     if len(keep) != len(model.graph.initializer):
         del model.graph.initializer[:]
         model.graph.initializer.extend(keep)
-        inputs = [i for i in model.graph.input if i.name in used or i.name not in _init_names(model)]
+        inputs = [
+            i for i in model.graph.input if i.name in used or i.name not in _init_names(model)
+        ]
         del model.graph.input[:]
         model.graph.input.extend(inputs)
 
