@@ -326,3 +326,32 @@ def test_benchmark_beside_polygraphy(tmp_path: Path) -> None:
     assert (ours["exit_status"] == 0).all()
     assert (ours["named"] == ours["planted"]).all()
     assert table.loc["polygraphy run --onnx-outputs mark all", "exit_status"] == 1
+
+
+def test_job_finds_the_hop_from_the_trained_model(
+    lenet: dict[str, Path], mnist: Path, tmp_path: Path
+) -> None:
+    """original (the PyTorch model folder) -> onnx -> onnx+onnx-fp16: the FP16 hop is the
+    first whose outputs diverge; the PyTorch model is compared through its verified view."""
+    from convstudy.jobs import localize as job
+
+    _route(lenet, tmp_path, "onnx")
+    target = _route(lenet, tmp_path, "onnx+onnx-fp16")
+    record = job.run(
+        model="lenet5", framework="torch", seed=0, source_route="original",
+        target_route="onnx+onnx-fp16", source=lenet["folder"], target=target, data_path=mnist,
+        settings={"tolerance": 1e-4, "scan": 100, "samples": 8}, threads=1,
+        out_dir=tmp_path / "loc",
+    )  # fmt: skip
+    assert record.status == "ok", record.reason
+    assert record.hops == ["onnx", "onnx+onnx-fp16"]
+    assert record.first_hop == "onnx+onnx-fp16", record.hop_relative
+    assert record.hop_relative[0] < 1e-5
+
+
+def test_intermediate_routes() -> None:
+    from convstudy.jobs.localize import intermediate_routes
+
+    assert intermediate_routes("original", "onnx+onnx-fp16") == ["onnx", "onnx+onnx-fp16"]
+    assert intermediate_routes("onnx", "onnx+onnx-fp16") == ["onnx+onnx-fp16"]
+    assert intermediate_routes("coreml-fp32", "onnx") == ["onnx"]

@@ -349,6 +349,9 @@ class LocalizationRecord(Record):
     target_route: str
     n_inputs: int = 0
     disagreement_scanned: float | None = None
+    hops: list[str] = field(default_factory=list)
+    hop_relative: list[float] = field(default_factory=list)
+    first_hop: str = ""
     stage: str = ""
     source_node: str = ""
     target_node: str = ""

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from convstudy import registry
 from convstudy.data import load_prepared
 from convstudy.jobs.convert import upstream_failure
 from convstudy.provenance import Provenance
@@ -37,6 +38,23 @@ def select(source: np.ndarray, target: np.ndarray, n: int) -> np.ndarray:
     error = np.abs(s - t).mean(axis=1)
     order = np.lexsort((-error, ~differ))  # differing first, then by error
     return np.sort(order[:n])
+
+
+def intermediate_routes(source_route: str, target_route: str) -> list[str]:
+    """The routes a chain passes from ``source_route`` to ``target_route``, the target
+    included (stage a of STUDY.md Part 2): ``original`` -> ``onnx+onnx-fp16`` passes
+    ``onnx`` then ``onnx+onnx-fp16``; a target that does not extend the source is one hop."""
+    target = registry.route_formats(target_route) if target_route != registry.ORIGINAL else ()
+    if source_route == registry.ORIGINAL:
+        start = 0
+    else:
+        source = registry.route_formats(source_route)
+        if tuple(target[: len(source)]) != tuple(source):
+            return [target_route]
+        start = len(source)
+    return [registry.ROUTE_SEP.join(target[: k + 1]) for k in range(start, len(target))] or [
+        target_route
+    ]
 
 
 def _finite(value: float) -> float | None:
@@ -63,6 +81,7 @@ def run(
     scanned for discrepancies), ``samples`` (inputs of the localization).
     """
     from convstudy.localization import localize
+    from convstudy.localization.hops import first_divergent_hop
     from convstudy.localization.inputs import adapt
     from convstudy.localization.repair import repair
     from convstudy.localization.report import figure, markdown
@@ -113,6 +132,23 @@ def run(
         )
         chosen = select(outs[0], aligned, int(settings["samples"]))
         x_s, x_t = xs[0][chosen], xs[1][chosen]
+        hops = intermediate_routes(source_route, target_route)
+        if len(hops) > 1:
+            chain = [outs[0][chosen]]
+            for route in hops[:-1]:
+                folder = target.parent / route
+                hop_view = open_view(folder, f"hop {route}")
+                x_hop = adapt(
+                    ModelSpec.load(folder).layout.prepare(neutral[chosen]), hop_view.model, route
+                )
+                chain.append(
+                    run_onnx(hop_view.model, {hop_view.model.graph.input[0].name: x_hop})[0]
+                )
+            chain.append(outs[1][chosen])
+            found = first_divergent_hop(chain, tolerance=float(settings["tolerance"]))
+            record.hops = hops
+            record.hop_relative = [float(r) for r in found.relative]
+            record.first_hop = "" if found.first is None else hops[found.first - 1]
         loc = localize(
             views[0].model, views[1].model, x_s, x_t, tolerance=float(settings["tolerance"])
         )
