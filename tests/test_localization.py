@@ -355,3 +355,61 @@ def test_intermediate_routes() -> None:
     assert intermediate_routes("original", "onnx+onnx-fp16") == ["onnx", "onnx+onnx-fp16"]
     assert intermediate_routes("onnx", "onnx+onnx-fp16") == ["onnx+onnx-fp16"]
     assert intermediate_routes("coreml-fp32", "onnx") == ["onnx"]
+
+
+def _mobile_net() -> object:
+    """A CNN outside the study: depthwise dilated convolution, concatenation,
+    squeeze-and-excitation, Hardswish, ReLU6, SiLU, BatchNorm with trained-like statistics."""
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.Hardswish())
+            self.dw = nn.Sequential(
+                nn.Conv2d(16, 16, 3, 1, 2, dilation=2, groups=16), nn.BatchNorm2d(16), nn.ReLU6()
+            )
+            self.pw = nn.Sequential(nn.Conv2d(32, 24, 1), nn.BatchNorm2d(24), nn.SiLU())
+            self.se = nn.Sequential(
+                nn.AdaptiveAvgPool2d(1), nn.Conv2d(24, 8, 1), nn.ReLU(), nn.Conv2d(8, 24, 1),
+                nn.Sigmoid(),
+            )  # fmt: skip
+            self.head = nn.Linear(24, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            a = self.a(x)
+            p = self.pw(torch.cat([a, self.dw(a)], 1))
+            p = p * self.se(p)
+            return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(p, 1), 1))
+
+    torch.manual_seed(0)
+    net = Net().eval()
+    for module in net.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.3, 2.0)
+    return net
+
+
+def test_any_opset17_cnn(tmp_path: Path) -> None:
+    """ONNX against ONNX for a CNN the study does not define: the dynamo (opset 18) and
+    TorchScript (opset 17) exports are equivalent; planted faults are named and repaired."""
+    import torch
+
+    net, x = _mobile_net(), torch.rand(2, 3, 32, 32)
+    dyn, ts = tmp_path / "dynamo.onnx", tmp_path / "torchscript.onnx"
+    torch.onnx.export(net, (x,), str(dyn), dynamo=True, opset_version=18, input_names=["x"],
+                      dynamic_shapes=({0: torch.export.Dim("batch")},))  # fmt: skip
+    torch.onnx.export(net, (x,), str(ts), dynamo=False, opset_version=17, input_names=["x"],
+                      dynamic_axes={"x": {0: "batch"}})  # fmt: skip
+    assert main(["localize", str(dyn), str(ts), "--out", str(tmp_path / "loc")]) == 0
+    document = json.loads((tmp_path / "loc" / "localization.json").read_text())
+    assert document["first_divergent"] is None
+    source = onnx.load(str(dyn))
+    inputs = random_inputs(source, 16, seed=0)
+    for name in ("padding_shift", "activation_swap", "weight_noise", "pool_swap"):
+        target, planted = FAULTS[name](source, np.random.default_rng(1))
+        loc = localize(source, target, inputs, inputs)
+        assert _named(loc, planted), (name, loc.first_divergent)
+        assert repair(source, target, loc, source_inputs=inputs, target_inputs=inputs)[1].complete
