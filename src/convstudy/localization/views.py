@@ -4,7 +4,8 @@
 
 * an ONNX file (used as it is);
 * a model folder of this project (``spec.json`` + artifact: ``model.torch``, ``model.keras``
-  or ``model.onnx``), converted with the study's own converter of the registry;
+  or ``model.onnx`` converted with the study's own converter of the registry;
+  ``model.tflite`` or ``model.savedmodel`` as below);
 * a ``.keras`` archive (loaded in safe mode), a TensorFlow SavedModel folder, a ``.tflite``
   file (converted with tf2onnx);
 * a PyTorch ``state_dict`` file of a study model (``.torch``, ``.pt``, ``.pth``; loaded with
@@ -87,6 +88,10 @@ def _convert_folder(folder: Path, role: str) -> View:
         raise _fail(role, folder, f"no {fmt.artifact}")
     if fmt.runtime == "onnxruntime":
         return View(load_model(artifact, role), "onnx", folder)
+    if artifact.suffix == ".tflite":
+        return _tflite(artifact, role)
+    if artifact.is_dir() and (artifact / "saved_model.pb").exists():
+        return _saved_model(artifact, role)
     if spec.format not in registry.FRAMEWORKS:
         raise _fail(role, folder, f"format {spec.format!r} has no ONNX view")
     entry = registry.converter(spec.format, "onnx")
