@@ -413,3 +413,29 @@ def test_any_opset17_cnn(tmp_path: Path) -> None:
         loc = localize(source, target, inputs, inputs)
         assert _named(loc, planted), (name, loc.first_divergent)
         assert repair(source, target, loc, source_inputs=inputs, target_inputs=inputs)[1].complete
+
+
+def test_matrix_route_folders(tmp_path: Path) -> None:
+    """Model folders of the conversion matrix (SavedModel, TFLite written by the study's
+    converters) against their Keras source: verified views, equivalent."""
+    from convstudy import registry
+    from convstudy.converters import keras_savedmodel, tflite_converter
+
+    keras_folder = model_folder(tmp_path / "keras", "lenet5", "keras")
+    spec = ModelSpec.load(keras_folder)
+    for name, module, settings in (
+        ("savedmodel", keras_savedmodel, {"unroll": False}),
+        ("tflite", tflite_converter, {"unroll": True}),
+    ):
+        out = tmp_path / name
+        out.mkdir()
+        artifact = out / registry.fmt(name).artifact
+        module.convert(keras_folder, spec, artifact, settings=settings).spec.dump(out)
+        loc = tmp_path / f"loc-{name}"
+        assert (
+            main(["localize", str(keras_folder), str(out), "--samples", "8", "--out", str(loc)])
+            == 0
+        )
+        document = json.loads((loc / "localization.json").read_text())
+        assert document["first_divergent"] is None
+        assert document["run"]["target"]["kind"] == name
