@@ -83,6 +83,7 @@ def test_disagreement_and_accuracy() -> None:
 
 def test_identical_outputs_have_no_error() -> None:
     row = metrics.compare_outputs(Y_O, Y_O.copy())
+    assert row.pop("topk_tau") == 1.0  # the same ranking of the top labels
     assert all(value == 0.0 for value in row.values())
     assert len(row) == 2 + len(metrics.ERRORS) * len(metrics.SPACES)
 

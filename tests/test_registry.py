@@ -98,7 +98,7 @@ def test_a_new_format_is_one_module_and_one_registry_entry(
     checkout_with_a_new_format: Path, tmp_path: Path
 ) -> None:
     config = tmp_path / "formats.yaml"
-    config.write_text("formats: [onnx, onnx-bf16]\nseeds: [0]\n")
+    config.write_text("formats: [onnx, onnx-bf16]\nseeds: [0]\nmatrix: {seeds: []}\n")
     done = snakemake(
         tmp_path,
         "-n",
