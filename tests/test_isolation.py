@@ -17,7 +17,7 @@ cell = run / "results/predictions/lenet5/torch/seed0"
 record = predict.run(
     model="lenet5", framework="torch", seed=0, target="onnx",
     source=run / "results/converted/lenet5/torch/seed0/onnx", data_path=run / "data/prepared/mnist.npz",
-    evaluation={"batch_size": 64, "warmup": 0, "repeats": 5, "n_test": 128},
+    evaluation={"batch_size": 64, "warmup": 0, "repeats": 5, "n_test": 256},
     threads=1, outputs_out=out / "onnx.npz", record_out=out / "onnx.json",
 )
 compare.run(original=cell / "original.npz", converted=out / "onnx.npz", converted_record=out / "onnx.json",

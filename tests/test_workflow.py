@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO, TINY, job_counts, snakemake
+from packaging.version import Version
 
 from convstudy.config import read_pins
 
@@ -110,8 +111,12 @@ def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
             "dataset_sha256",
         } <= set(frame)
     pins = read_pins(REPO / "envs" / "requirements.txt")
-    for package in ("torch", "keras", "onnxruntime", "coremltools"):  # the pinned versions ran
-        assert set(predictions[f"version_{package}"]) == {pins[package]}
+    # each job ran its runtime at the pinned version (public part: torch says 2.13.0+cpu);
+    # the env check hides what a job's env lacks, and its row says "absent"
+    for runtime, package in (("torch", "torch"), ("keras", "keras"),
+                             ("onnxruntime", "onnxruntime"), ("coreml", "coremltools")):  # fmt: skip
+        ran = predictions.loc[predictions["runtime"] == runtime, f"version_{package}"]
+        assert {Version(str(v)).public for v in ran} == {pins[package]}, runtime
     # CoreML cells are reported, not dropped: off macOS they did not run, with the reason.
     coreml = predictions[predictions["target"].str.startswith("coreml")]
     assert len(coreml) == 8 and (coreml["size_bytes"] > 0).all()
@@ -161,7 +166,7 @@ def test_tiny_run_history_and_models(tiny_run: Path) -> None:
     assert set(training["framework"]) == {"torch", "keras"}
     for framework in ("torch", "keras"):  # a model folder holds all that loading it needs
         folder = tiny_run / f"results/models/lenet5/{framework}/seed0"
-        assert {p.name for p in folder.iterdir()} == {
+        assert {p.name for p in folder.iterdir() if p.name != ".snakemake_timestamp"} == {
             f"model.{framework}",
             "spec.json",
             "train.json",
@@ -173,13 +178,13 @@ def test_tiny_run_history_and_models(tiny_run: Path) -> None:
 def _rerun_counts(tiny_run: Path, tmp_path: Path, package: str, version: str) -> dict[str, int]:
     changes = 0
     for name in ("requirements.txt", "requirements-nodeps.txt"):  # the pins and their companion
-        original = (REPO / "envs" / name).read_text()
-        changed = "\n".join(
+        original = (REPO / "envs" / name).read_text().splitlines()
+        changed = [
             f"{package}=={version}" if line.startswith(f"{package}==") else line
-            for line in original.splitlines()
-        )
+            for line in original
+        ]
         changes += changed != original
-        (tmp_path / name).write_text(changed)
+        (tmp_path / name).write_text("\n".join(changed) + "\n")
     assert changes == 1
     pins = tmp_path / "requirements.txt"
     return dry_run(tiny_run, "--config", f"pins_file={pins}", configfiles=(TINY,))
@@ -192,17 +197,23 @@ def test_nothing_to_rerun_after_tiny_run(tiny_run: Path) -> None:
 
 #: Per changed pin: the hops that use it and every hop after them (each converted,
 #: predicted, compared), the matrix paths through them, and the tables gathered anew.
+RQ3 = {"report_robustness": 1}  # attacked cells' RQ3 jobs are listed per pin below
 RERUNS = {
-    # keras -> onnx (RQ1) and tflite -> onnx (matrix): 2 models each
-    "tf2onnx": {"convert": 4, "predict": 4, "compare": 4, "matrix_path": 2, "gather": 4,
-                "report": 1, "matrix_report": 1, "all": 1},
-    # every CoreML conversion and its weight read-back
-    "coremltools": {"convert": 8, "read_weights": 8, "predict": 8, "compare": 8, "gather": 4,
-                    "report": 1, "all": 1},
-    # torch -> onnx, and the 4 matrix hops after it, of 2 models; 3 torch paths each
-    "onnxscript": {"convert": 10, "predict": 10, "compare": 10, "matrix_path": 6, "gather": 4,
-                   "report": 1, "matrix_report": 1, "all": 1},
-    # onnx -> torch-fx only (converter and runtime): RQ1's tables are untouched
+    # keras -> onnx (RQ1) with its fp16 hop, and tflite -> onnx (matrix), of 2 models; the
+    # Keras cells' attack inputs are chosen anew, so their attacks (LeNet-5: FGSM,
+    # Boundary, Boundary on ONNX; GRU: genetic), replays and comparisons rerun
+    "tf2onnx": {"convert": 6, "predict": 6, "compare": 6, "matrix_path": 2, "gather": 6,
+                "select": 2, "attack": 3, "attack_direct": 1, "replay": 15, "robustness": 12,
+                "report": 1, "matrix_report": 1, "all": 1, **RQ3},
+    # every CoreML conversion and its weight read-back; every cell's attacks
+    "coremltools": {"convert": 8, "read_weights": 8, "predict": 8, "compare": 8, "gather": 6,
+                    "select": 4, "attack": 6, "attack_direct": 2, "replay": 30,
+                    "robustness": 24, "report": 1, "all": 1, **RQ3},
+    # torch -> onnx, its fp16 hop and the 4 matrix hops after it, of 2 models
+    "onnxscript": {"convert": 12, "predict": 12, "compare": 12, "matrix_path": 6, "gather": 6,
+                   "select": 2, "attack": 3, "attack_direct": 1, "replay": 15,
+                   "robustness": 12, "report": 1, "matrix_report": 1, "all": 1, **RQ3},
+    # onnx -> torch-fx only (converter and runtime): RQ1's and RQ3's tables are untouched
     "onnx2torch": {"convert": 2, "predict": 2, "compare": 2, "matrix_path": 2, "gather": 2,
                    "matrix_report": 1, "all": 1},
 }  # fmt: skip
@@ -223,20 +234,24 @@ def test_changing_one_models_hyperparameter_reruns_only_that_model(
         TINY.read_text().replace("lr: 0.05", "lr: 0.04", 1)
     )  # the first block: lenet5
     counts = dry_run(tiny_run, configfiles=(changed,))
-    # LeNet-5 in both frameworks: 2 trainings, 8 conversions (4 of them to CoreML, read
-    # back), 10 predictions, 8 comparisons, both cells' attacks (FGSM, Boundary) with their
-    # 5 replays and 4 comparisons each; every table is gathered anew.
+    # LeNet-5 in both frameworks: 2 trainings, 8 RQ1 conversions (4 of them to CoreML, read
+    # back) and the matrix's 8 hops, 18 predictions, 16 comparisons, 5 matrix paths, both
+    # cells' attacks (FGSM, Boundary, Boundary on ONNX) with their 5 replays and 4
+    # comparisons each; every table but the ablation's is gathered anew.
     assert counts == {
         "train": 2,
-        "convert": 8,
+        "convert": 16,
         "read_weights": 4,
-        "predict": 10,
-        "compare": 8,
+        "predict": 18,
+        "compare": 16,
+        "matrix_path": 5,
+        "matrix_report": 1,
         "select": 2,
         "attack": 4,
+        "attack_direct": 2,
         "replay": 20,
         "robustness": 16,
-        "gather": 7,
+        "gather": 8,
         "report": 1,
         "report_robustness": 1,
         "all": 1,
@@ -292,12 +307,17 @@ def test_benchmark_table_from_the_tiny_runs_benchmark_files(tiny_run: Path) -> N
     from convstudy.benchmark import per_rule
 
     table = per_rule(tiny_run / "benchmarks").set_index("rule")
-    # 2 models x 2 frameworks x 1 seed; 3 formats; original + 3 formats predicted.
+    # 2 models x 2 frameworks x 1 seed; 4 formats and the matrix's 16 more hops; original,
+    # 4 formats and 16 hops predicted; the attacks, Boundary on the 2 LeNet-5 ONNX models;
+    # the GRU of the matched-initialisation ablation.
     assert table["jobs"].to_dict() == {
-        "convert": 12,
+        "convert": 16 + 16,
+        "attack": 6,
+        "predict": 20 + 16,
         "read_weights": 8,
-        "predict": 16,
         "train": 4,
+        "attack_direct": 2,
+        "train_matched": 1,
         "prepare_dataset": 2,
     }
     assert (table["total_s"] >= table["max_s"]).all() and (table["max_s"] > 0).all()

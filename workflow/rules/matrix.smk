@@ -23,18 +23,19 @@ rule matrix_report:
         matrix="results/tables/matrix.csv",
     output:
         paths=report(
-            "results/report/matrix_paths.csv",
+            "results/report/matrix_paths.html",
             caption="../report/matrix_paths.rst",
             category="Conversion matrix",
             labels={"table": "paths: disagreement per source and target"},
         ),
         hops=report(
-            "results/report/matrix_hops.csv",
+            "results/report/matrix_hops.html",
             caption="../report/matrix_hops.rst",
             category="Conversion matrix",
             labels={"table": "hops: status, time, size, change per hop"},
         ),
         markdown=expand("results/report/{table}.md", table=MATRIX_REPORT),
+        csv=expand("results/report/{table}.csv", table=MATRIX_REPORT),
         figure=report(
             "results/report/matrix_heatmap.png",
             caption="../report/matrix_heatmap.rst",

@@ -13,6 +13,8 @@ from convstudy.report.tables import NOT_RUN
 
 logger = logging.getLogger(__name__)
 
+#: The heatmap's file stem.
+FIGURE = "matrix_heatmap"
 TITLES = {
     "matrix_paths": "Conversion matrix: every path's final model against the source model",
     "matrix_hops": "Conversion matrix: every hop (status, time, size, outputs after the hop)",
@@ -123,4 +125,4 @@ def write_matrix_report(matrix_csv: str | Path, out_dir: str | Path) -> None:
     paths = matrix_paths(matrix)
     write_table(paths, out_dir, "matrix_paths", TITLES["matrix_paths"])
     write_table(matrix_hops(matrix), out_dir, "matrix_hops", TITLES["matrix_hops"])
-    heatmap(paths, out_dir / "matrix_heatmap.png")
+    heatmap(paths, out_dir / f"{FIGURE}.png")
