@@ -25,22 +25,22 @@ rule matrix_report:
         paths=report(
             "results/report/matrix_paths.html",
             caption="../report/matrix_paths.rst",
-            category="Conversion matrix",
-            labels={"table": "paths: disagreement per source and target"},
+            category="Tables",
+            labels={"table": "matrix paths: disagreement per source and target"},
         ),
         hops=report(
             "results/report/matrix_hops.html",
             caption="../report/matrix_hops.rst",
-            category="Conversion matrix",
-            labels={"table": "hops: status, time, size, change per hop"},
+            category="Tables",
+            labels={"table": "matrix hops: status, time, size, change per hop"},
         ),
         markdown=expand("results/report/{table}.md", table=MATRIX_REPORT),
         csv=expand("results/report/{table}.csv", table=MATRIX_REPORT),
         figure=report(
             "results/report/matrix_heatmap.png",
             caption="../report/matrix_heatmap.rst",
-            category="Conversion matrix",
-            labels={"figure": "label disagreement per path"},
+            category="Figures",
+            labels={"figure": "matrix: label disagreement per path"},
         ),
     log:
         "logs/matrix_report.log",
