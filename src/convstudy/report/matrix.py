@@ -19,7 +19,13 @@ TITLES = {
     "matrix_paths": "Conversion matrix: every path's final model against the source model",
     "matrix_hops": "Conversion matrix: every hop (status, time, size, outputs after the hop)",
 }
-_METRICS = ["disagreement", "topk_tau", "abs_error", "max_abs_error"]
+_METRICS = [
+    "disagreement",
+    "topk_tau",
+    "abs_error_logit",
+    "max_abs_error_logit",
+    "nonfinite_samples",
+]
 
 
 def _metric(frame: pd.DataFrame, column: str) -> pd.Series:
