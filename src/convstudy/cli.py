@@ -111,11 +111,10 @@ def _write_csv(path: Path, rows: Sequence[Any]) -> None:
             )
 
 
-def localize_command(args: argparse.Namespace) -> int:
-    """``convstudy localize``: JSON, CSV tables, Markdown report and figure in ``--out``."""
-    from convstudy.localization import localize, validate
+def _localized(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, Any]:
+    """The pair and inputs of the command line, and the pair's localisation."""
+    from convstudy.localization import localize
     from convstudy.localization.localize import TOLERANCE
-    from convstudy.localization.report import figure, markdown
 
     source, target, x_source, x_target = _prepare(args)
     loc = localize(
@@ -126,6 +125,15 @@ def localize_command(args: argparse.Namespace) -> int:
         tolerance=TOLERANCE if args.tolerance is None else args.tolerance,
         mode=args.mode,
     )
+    return source, target, x_source, x_target, loc
+
+
+def localize_command(args: argparse.Namespace) -> int:
+    """``convstudy localize``: JSON, CSV tables, Markdown report and figure in ``--out``."""
+    from convstudy.localization import validate
+    from convstudy.localization.report import figure, markdown
+
+    source, target, _, _, loc = _localized(args)
     loc.run.update(
         source=source.describe(),
         target=target.describe(),
@@ -158,19 +166,9 @@ def repair_command(args: argparse.Namespace) -> int:
     """``convstudy repair``: the repaired ONNX model and ``<out>.repair.json`` beside it."""
     import onnx
 
-    from convstudy.localization import localize
-    from convstudy.localization.localize import TOLERANCE
     from convstudy.localization.repair import describe, repair
 
-    source, target, x_source, x_target = _prepare(args)
-    loc = localize(
-        source.model,
-        target.model,
-        x_source,
-        x_target,
-        tolerance=TOLERANCE if args.tolerance is None else args.tolerance,
-        mode=args.mode,
-    )
+    source, target, x_source, x_target, loc = _localized(args)
     model, result = repair(
         source.model, target.model, loc, source_inputs=x_source, target_inputs=x_target
     )

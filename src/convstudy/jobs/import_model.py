@@ -20,15 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from convstudy import models, registry
+from convstudy import registry
 from convstudy.atomic import atomic_output
-from convstudy.data import load_prepared, subset
 from convstudy.errors import DataError
-from convstudy.frameworks import adapter
-from convstudy.jobs.train import model_spec
+from convstudy.jobs.train import new_cell
 from convstudy.provenance import Provenance, read_json, sha256_file
 from convstudy.records import TrainingRecord
-from convstudy.threads import limit_threads
 
 logger = logging.getLogger(__name__)
 IMPORTED = "imported"
@@ -73,15 +70,8 @@ def run(
     """
     started = time.perf_counter()
     checkpoint = Path(checkpoint)
-    fw = adapter(framework)
-    used_device = fw.use_device(device)
-    limit_threads(threads, framework)
-    fw.seed(seed)
-    sizes = hyper["subset"]
-    arrays = subset(load_prepared(data_path), sizes["train"], sizes["val"], sizes["test"])
-    spec = model_spec(model, framework, arrays, hyper["arch"])
-    built = models.build(
-        model, framework, input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
+    fw, used_device, arrays, spec, built = new_cell(
+        model, framework, seed, data_path, hyper, threads=threads, device=device
     )
     try:
         net = fw.load(checkpoint, spec)

@@ -49,6 +49,31 @@ def model_spec(
     )
 
 
+def new_cell(
+    model: str,
+    framework: str,
+    seed: int,
+    data_path: str | Path,
+    hyper: Mapping[str, Any],
+    *,
+    threads: int,
+    device: str,
+) -> tuple[Any, str, dict[str, np.ndarray], ModelSpec, Any]:
+    """A cell's start: its framework adapter on its device and threads, seeded; the
+    cell's data subsets; its spec; and the freshly built (untrained) model."""
+    fw = adapter(framework)
+    used_device = fw.use_device(device)
+    limit_threads(threads, framework)
+    fw.seed(seed)
+    sizes = hyper["subset"]
+    arrays = subset(load_prepared(data_path), sizes["train"], sizes["val"], sizes["test"])
+    spec = model_spec(model, framework, arrays, hyper["arch"])
+    net = models.build(
+        model, framework, input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
+    )
+    return fw, used_device, arrays, spec, net
+
+
 #: Initialisations: each framework's own initialisers, or PyTorch's (copied into Keras).
 INITS = ("own", "matched")
 
@@ -85,15 +110,8 @@ def run(
     if init not in INITS or (init == "matched" and framework != "keras"):
         raise ValueError(f"init {init!r} for {framework}: expected 'own', or 'matched' for keras")
     started = time.perf_counter()
-    fw = adapter(framework)
-    used_device = fw.use_device(device)
-    limit_threads(threads, framework)
-    fw.seed(seed)
-    sizes = hyper["subset"]
-    arrays = subset(load_prepared(data_path), sizes["train"], sizes["val"], sizes["test"])
-    spec = model_spec(model, framework, arrays, hyper["arch"])
-    net = models.build(
-        model, framework, input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
+    fw, used_device, arrays, spec, net = new_cell(
+        model, framework, seed, data_path, hyper, threads=threads, device=device
     )
     if init == "matched":
         matched_initial_weights(net, model, spec, seed)
