@@ -20,6 +20,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/robustness.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/matrix.smk"
+include: "workflow/rules/localize.smk"
 
 
 rule all:

@@ -14,7 +14,7 @@ from helpers import model_folder
 from convstudy.errors import DataError
 from convstudy.gather import gather_table
 from convstudy.jobs import compare, predict
-from convstudy.provenance import Provenance
+from convstudy.provenance import Provenance, read_json
 from convstudy.records import ComparisonRecord, ConversionRecord, PredictionRecord, TrainingRecord
 from convstudy.report.tables import table1_accuracy, table2_errors, table3_time, table4_size
 from convstudy.spec import InputLayout, ModelSpec
@@ -248,3 +248,28 @@ def test_matched_initialisation_copies_pytorchs_initial_weights(tmp_path: Path, 
     torch_layout = models.input_layout(model, "torch")
     torch_out = adapter("torch").predictor(torch_net)(torch_layout.prepare(x))
     np.testing.assert_allclose(keras_out, torch_out, atol=1e-4)
+
+
+def test_localization_pairs_keep_only_what_exceeds_the_trigger(tmp_path: Path) -> None:
+    from convstudy.jobs import localization_pairs
+
+    def comparison(route: str, status: str = "ok", **metrics: float) -> Path:
+        record = ComparisonRecord(
+            model="lenet5", framework="torch", seed=0, provenance=PROVENANCE,
+            format=route, n_eval=10, metrics=metrics, status=status,
+        )  # fmt: skip
+        return record.dump(tmp_path / f"{route}.json")
+
+    files = [
+        comparison("onnx", disagreement=0.0, rel_error_norm_logit=2e-7),  # FP32 round-off
+        comparison("onnx+onnx-fp16", disagreement=0.0, rel_error_norm_logit=2e-4),
+        comparison("tflite", disagreement=0.01, rel_error_norm_logit=1e-6),
+        comparison("coreml-fp32", status="not_run"),  # no numbers: nothing to localize
+    ]
+    trigger = {"disagreement": 0.0, "rel_error_norm_logit": 1e-5}
+    pairs = localization_pairs.run(comparisons=files, trigger=trigger, out=tmp_path / "p.json")
+    assert [p["route"] for p in pairs] == ["onnx+onnx-fp16", "tflite"]
+    assert pairs[1]["why"] == "disagreement 0.01 > 0"
+    assert read_json(tmp_path / "p.json")["pairs"] == pairs
+    with pytest.raises(KeyError, match="unknown metric"):
+        localization_pairs.exceeded({}, {"accuracy": 0.5})

@@ -202,6 +202,8 @@ def test_to_framework_input_rejects_wrong_dtype() -> None:
         ("lenet5", {"hidden": 4}, "'hidden'"),
         ("gru", {"vocab_size": 10, "layers": 2}, "'layers'"),
         ("lstm", {}, "'vocab_size' is required"),
+        ("resnet18", {"width": 0}, "positive integer"),
+        ("vgg16", {"depth": 11}, "'depth'"),
     ],
 )
 def test_bad_arch_raises_value_error(name: str, arch: dict[str, int], match: str) -> None:
@@ -222,3 +224,24 @@ def test_torch_to_keras_rejects_a_different_architecture() -> None:
     keras_model = models.build("lenet5", "keras", input_shape=(28, 28, 1), num_classes=3)
     with pytest.raises(ValueError, match="fc3"):
         models.torch_to_keras(torch_model, keras_model, "lenet5")
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vgg16"])
+def test_narrow_width_keeps_the_architecture(name: str) -> None:
+    """``arch.width`` scales every layer's channels and nothing else: both frameworks
+    still compute the same function (weights copied), with about (16/64)^2 the weights."""
+    kwargs = {"input_shape": (32, 32, 3), "num_classes": 10, "arch": {"width": 16}}
+    torch_model = models.build(name, "torch", **kwargs)
+    keras_model = models.build(name, "keras", **kwargs)
+    n = models.count_parameters(torch_model, "torch")
+    assert n == models.count_parameters(keras_model, "keras")
+    assert KNOWN_PARAMETERS[name] / 24 < n < KNOWN_PARAMETERS[name] / 12
+    names = [m for m, _ in torch_model.named_modules() if m]
+    full = models.build(name, "torch", input_shape=(32, 32, 3), num_classes=10)
+    assert names == [m for m, _ in full.named_modules() if m]  # the same layers
+    _perturb(torch_model)
+    models.torch_to_keras(torch_model, keras_model, name)
+    x = _batch(name, seed=3)
+    np.testing.assert_allclose(
+        _keras_out(keras_model, x, name), _torch_out(torch_model, x, name), rtol=1e-4, atol=1e-4
+    )

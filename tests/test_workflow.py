@@ -32,15 +32,17 @@ def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     # weights, both seeds, and its table.
     # RQ3 on seed 0: 6 image cells x (FGSM, Boundary) and 4 text cells x genetic, each
     # replayed on 5 targets and compared on 4 routes; Boundary on the 6 ONNX models.
-    # The matrix (seed 0, LeNet-5 and GRU): 6 torch and 7 keras paths with 5 and 6 hops
-    # beside RQ1's, each hop converted, predicted and compared: 2 x 11 more of each, and
-    # 2 x 13 path records.
+    # The matrix (seed 0, every model): 6 torch and 7 keras paths with 5 and 6 hops beside
+    # RQ1's, each hop converted, predicted and compared: 5 x 11 more of each, and 5 x 13
+    # path records. Localization: which converted models it runs on is known only
+    # after their comparisons (a checkpoint), so a dry run shows none of its jobs.
     assert counts == {
-        "prepare_dataset": 3, "train": 20, "convert": 80 + 22, "read_weights": 40,
-        "predict": 100 + 22, "compare": 80 + 22, "gather": 8, "report": 1,
+        "prepare_dataset": 3, "train": 20, "convert": 80 + 55, "read_weights": 40,
+        "predict": 100 + 55, "compare": 80 + 55, "gather": 9, "report": 1,
         "train_matched": 4, "ablation_init": 1, "select": 10, "attack": 16,
         "attack_direct": 6, "replay": 80, "robustness": 64, "report_robustness": 1,
-        "matrix_path": 26, "matrix_report": 1, "all": 1,
+        "matrix_path": 65, "matrix_report": 1, "localization_pairs": 1,
+        "localization_report": 1, "all": 1,
     }  # fmt: skip
 
 
@@ -130,6 +132,54 @@ def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
     assert set(weights["format"]) == {"coreml-fp32", "coreml-fp16"} and "seed" in weights
     fp32 = weights[(weights["format"] == "coreml-fp32") & (weights["model"] == "lenet5")]
     assert fp32["match"].all() and np.allclose(fp32["max_abs_diff"], 0.0)
+
+
+def test_tiny_run_localizes_every_faulty_route(tiny_run: Path) -> None:
+    results = tiny_run / "results"
+    comparisons = pd.read_csv(results / "tables" / "comparisons.csv")
+    matrix = pd.read_csv(results / "tables" / "matrix.csv")
+    localized = pd.read_csv(results / "tables" / "localizations.csv")
+    final = matrix[matrix["final"]]
+    candidates = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "model": comparisons["model"],
+                    "framework": comparisons["framework"],
+                    "route": comparisons["format"],
+                    "ok": comparisons["status"] == "ok",
+                    "disagreement": comparisons["disagreement"],
+                    "error": comparisons["rel_error_norm_logit"],
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "model": final["model"],
+                    "framework": final["framework"],
+                    "route": final["path"],
+                    "ok": final["hop_eval_status"] == "ok",
+                    "disagreement": final["hop_disagreement"],
+                    "error": final["hop_rel_error_norm_logit"],
+                }
+            ),
+        ]
+    ).drop_duplicates(["model", "framework", "route"])
+    faulty = candidates[
+        candidates["ok"] & ((candidates["disagreement"] > 0) | (candidates["error"] > 1e-5))
+    ]
+    # the FP16 routes at least (FP16 rounding is far above the trigger), and exactly the
+    # routes above the trigger: nothing faithful is localized
+    assert set(faulty["route"]) >= {"onnx+onnx-fp16"}
+    assert sorted(zip(localized["model"], localized["framework"], localized["target_route"])) == (
+        sorted(zip(faulty["model"], faulty["framework"], faulty["route"]))
+    )
+    fp16 = localized[localized["target_route"] == "onnx+onnx-fp16"]
+    assert (fp16["status"] == "ok").all(), fp16["reason"].tolist()
+    assert (fp16["first_hop"] == "onnx+onnx-fp16").all()  # the FP16 hop, not the export
+    assert (fp16["stage"] == "parameters").all()  # rounded weights come first
+    assert fp16["disagreement_after"].notna().all()  # the repair was measured, not hidden
+    report = (results / "report" / "localizations.md").read_text()
+    assert report.count("onnx+onnx-fp16") == len(fp16)
 
 
 def test_tiny_run_attacks_and_replays(tiny_run: Path) -> None:

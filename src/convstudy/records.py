@@ -315,35 +315,13 @@ class MatrixRecord(Record):
 
 
 #: Every kind of record, by the table it is gathered into.
-RECORD_TYPES: dict[str, type[Record]] = {
-    kind.TABLE: kind
-    for kind in (
-        TrainingRecord,
-        ConversionRecord,
-        PredictionRecord,
-        ComparisonRecord,
-        WeightsRecord,
-        AttackRecord,
-        RobustnessRecord,
-        MatrixRecord,
-    )
-}
-
-
-def record_type(table: str) -> type[Record]:
-    """The record class gathered into ``table``."""
-    try:
-        return RECORD_TYPES[table]
-    except KeyError:
-        raise KeyError(f"no record kind for table {table!r}; known: {', '.join(RECORD_TYPES)}")
-
-
 @dataclass(kw_only=True)
 class LocalizationRecord(Record):
     """Fault localisation and repair of a target route's model against a source route's
     (:mod:`convstudy.jobs.localize`): the first divergent layer and the repair's effect."""
 
     TABLE: ClassVar[str] = "localizations"
+    FILE: ClassVar[str] = "localization_record.json"
 
     source_route: str
     target_route: str
@@ -366,3 +344,27 @@ class LocalizationRecord(Record):
     error_before: float | None = None
     error_after: float | None = None
     seconds: float | None = None
+
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    kind.TABLE: kind
+    for kind in (
+        TrainingRecord,
+        ConversionRecord,
+        PredictionRecord,
+        ComparisonRecord,
+        WeightsRecord,
+        AttackRecord,
+        RobustnessRecord,
+        MatrixRecord,
+        LocalizationRecord,
+    )
+}
+
+
+def record_type(table: str) -> type[Record]:
+    """The record class gathered into ``table``."""
+    try:
+        return RECORD_TYPES[table]
+    except KeyError:
+        raise KeyError(f"no record kind for table {table!r}; known: {', '.join(RECORD_TYPES)}")

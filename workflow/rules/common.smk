@@ -10,6 +10,7 @@ from convstudy import config as cs_config
 from convstudy import envs as cs_envs
 from convstudy import registry
 from convstudy import workflow as cs_workflow
+from convstudy.provenance import read_json
 from convstudy.records import RECORD_TYPES
 from convstudy.errors import ConvstudyError
 
@@ -405,7 +406,46 @@ def gather_records(wildcards):
         return _per_route(f"{PREDICTION}.json", "target", rq1_targets_of)
     if table == "matrix":
         return _per_route(MATRIX_PATH, "route", matrix_routes_of)
+    if table == "localizations":
+        return localization_records()
     return _per_route(COMPARISON, "route", rq1_routes_of)
+
+
+LOCALIZATION_CFG = config.get("localization") or {}
+LOCALIZATION_SEEDS = [str(seed) for seed in LOCALIZATION_CFG.get("seeds", [])]
+LOCALIZATION = f"results/localization/{CELL}/{{route}}"
+LOCALIZATION_PAIRS = "results/localization/pairs.json"
+
+
+def localization_candidates():
+    """The comparison of every RQ1 route and matrix path of the localized seeds."""
+    return [
+        path
+        for model in MODELS
+        for framework in FRAMEWORKS
+        for seed in LOCALIZATION_SEEDS
+        if seed in ALL_SEEDS
+        for path in expand(
+            COMPARISON,
+            model=model,
+            framework=framework,
+            seed=seed,
+            route=list(
+                dict.fromkeys(
+                    [
+                        *rq1_routes_of(framework, seed),
+                        *matrix_routes_of(framework, seed, model),
+                    ]
+                )
+            ),
+        )
+    ]
+
+
+def localization_records():
+    """The localization of every faulty pair (known once the checkpoint has run)."""
+    pairs = read_json(checkpoints.localization_pairs.get().output[0])["pairs"]
+    return [LOCALIZATION.format(**pair) for pair in pairs]
 
 
 REPORT_TABLES = ["table1_accuracy", "table2_errors", "table3_time", "table4_size"]
@@ -451,4 +491,5 @@ def final_targets():
             if MATRIX_SEEDS
             else []
         )
+        + (["results/report/localizations.md"] if LOCALIZATION_SEEDS else [])
     )

@@ -9,14 +9,15 @@ from convstudy.scripting import job_log
 # The job is imported inside job_log, which may first restrict imports to what the job's
 # conda env provides (CONVSTUDY_CHECK_ENVS=1, see convstudy.envs).
 with job_log(snakemake):
+    from convstudy import registry
     from convstudy.jobs import localize
 
     localize.run(
         model=snakemake.wildcards.model,
         framework=snakemake.wildcards.framework,
         seed=int(snakemake.wildcards.seed),
-        source_route=snakemake.wildcards.source_route,
-        target_route=snakemake.wildcards.target_route,
+        source_route=registry.ORIGINAL,
+        target_route=snakemake.wildcards.route,
         source=snakemake.input.source,
         target=snakemake.input.target,
         data_path=snakemake.input.data,

@@ -40,6 +40,8 @@ from convstudy.localization.steps import Step, channel_vector
 
 #: Share of labels that may still differ for a repair to count as complete.
 DISAGREEMENT_GOAL = 0.001
+#: Without fewer changed labels, a repair must bring the error down to this share of it.
+ERROR_GAIN = 0.5
 
 
 @dataclass
@@ -62,7 +64,8 @@ class RepairResult:
             from the source's.
         error_before, error_after: relative mean |y_source - y_target| of the first output.
         success: the repair reduced the output error, did not increase the disagreement,
-            and reduced it when there was any.
+            and either reduced the disagreement or at least halved the error
+            (:data:`ERROR_GAIN`): a change within rounding noise is not a repair.
         complete: success, with the disagreement at most 0.1% and no divergence left.
         remaining: divergent layers still found after the last round (source node names).
         reason: why it failed, when it did.
@@ -118,12 +121,12 @@ def _affine_vectors(step: Step | None, axis: int, size: int) -> tuple[np.ndarray
 
 
 def _add_bias_after(
-    model: onnx.ModelProto, graph: LayerGraph, layer: Layer, bias: np.ndarray
+    model: onnx.ModelProto, graph: LayerGraph, layer: Layer, bias: np.ndarray, dtype: np.dtype
 ) -> None:
-    """Insert ``Add(bias)`` right after the core (for cores without a bias input)."""
+    """Insert ``Add(bias)`` (of the core's parameter ``dtype``) right after the core (for
+    cores without a bias input)."""
     assert layer.core is not None
     core = graph.view.nodes[layer.core]
-    dtype = _dtype(graph, core.input[1] if len(core.input) > 1 else "")
     rank = graph._rank(core.output[0]) or 2
     value = bias.astype(dtype).reshape((1,) * (rank - 1) + (-1,))
     name = surgery.add_initializer(model, f"{core.name or 'core'}_repaired_bias", value)
@@ -203,8 +206,8 @@ def _repair_dense(
     for index in dst.folded.nodes if dst.folded else []:
         _bypass(graph, index)
     _set_input(model, core, 1, np.ascontiguousarray(weight.T).astype(dtype))
-    if np.any(bias != 0):
-        _add_bias_after(model, graph, dst, bias)
+    if np.any(bias != 0):  # the dtype read before the weight's input was renamed
+        _add_bias_after(model, graph, dst, bias, dtype)
     return [RepairAction(label, "copy_parameters", "weight; bias as one Add after the MatMul")]
 
 
@@ -541,7 +544,11 @@ def repair(
     except Exception as exc:  # noqa: BLE001 - a broken repair is a result, reported as failed
         dis_after, err_after = 1.0, float("inf")
         reason = f"repaired model does not run: {type(exc).__name__}: {str(exc).splitlines()[0]}"
-    improved = err_after < err_before and dis_after <= dis_before
+    improved = (
+        err_after < err_before
+        and dis_after <= dis_before
+        and (dis_after < dis_before or err_after <= ERROR_GAIN * err_before)
+    )
     if dis_before > 0:
         improved = improved and dis_after < dis_before
     if localization.first_divergent is None:

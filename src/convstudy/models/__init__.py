@@ -40,6 +40,11 @@ FRAMEWORKS: tuple[str, ...] = tuple(registry.FRAMEWORKS)
 
 #: Architecture keys of the text models; ``None`` marks a required key.
 _TEXT_ARCH: dict[str, int | None] = {"vocab_size": None, "embed_dim": 128, "hidden": 128}
+#: Architecture keys of the image models: the CIFAR networks' first width (64 published).
+_IMAGE_ARCH: dict[str, dict[str, int | None]] = {
+    "resnet18": {"width": 64},
+    "vgg16": {"width": 64},
+}
 
 
 class ArchError(ConfigError, ValueError):
@@ -91,7 +96,7 @@ def to_framework_input(x: np.ndarray, name: str, framework: str) -> np.ndarray:
 def resolve_arch(name: str, arch: Mapping[str, Any] | None) -> dict[str, int]:
     """``arch`` checked against model ``name``'s keys, with defaults filled in."""
     given = dict(arch or {})
-    allowed = _TEXT_ARCH if is_recurrent(name) else {}
+    allowed = _TEXT_ARCH if is_recurrent(name) else _IMAGE_ARCH.get(name, {})
     for key in given:
         if key not in allowed:
             raise ArchError(f"unknown arch key {key!r} for {name}; allowed: {sorted(allowed)}")
@@ -134,8 +139,8 @@ def build(
         framework: one of :data:`FRAMEWORKS`.
         input_shape: without batch: images (H, W, C), text (seq_len,).
         num_classes: width of the final (logits) layer.
-        arch: text models only: ``vocab_size`` (required), ``embed_dim`` (128),
-            ``hidden`` (128).
+        arch: text models: ``vocab_size`` (required), ``embed_dim`` (128), ``hidden``
+            (128); ResNet-18 and VGG-16: ``width`` (64, the published networks).
         unroll: text models only: build the recurrence unrolled (Keras 3 LSTM/GRU convert
             to CoreML only so; the same function with the same weights).
 

@@ -2,6 +2,8 @@
 
 Stem conv3x3(64) + BN + ReLU (no initial maxpool), four stages of two BasicBlocks
 (64, 128, 256, 512 channels; strides 1, 2, 2, 2), global average pool, dense logits.
+``width`` (arch key, default 64: the published network) sets the stem's channels; the
+stages keep their 1:2:4:8 ratios (width 16: 16, 32, 64, 128 channels).
 
 Parameterised layers carry the torch module path with "." replaced by "_" in Keras:
 ``conv1``/``bn1`` (stem), ``layer{s}.{b}.conv1|bn1|conv2|bn2`` and, where the shape
@@ -22,6 +24,15 @@ if TYPE_CHECKING:
     from torch import nn
 
 STAGES: tuple[tuple[int, int], ...] = ((64, 1), (128, 2), (256, 2), (512, 2))
+#: The published stem width; ``width`` scales every stage by ``width / WIDTH``.
+WIDTH = 64
+
+
+def stages(width: int = WIDTH) -> tuple[tuple[int, int], ...]:
+    """(channels, stride) of each stage for stem width ``width``."""
+    return tuple((channels * width // WIDTH, stride) for channels, stride in STAGES)
+
+
 BLOCKS_PER_STAGE = 2
 #: torch's BatchNorm2d defaults, spelled the Keras way (momentum = 1 - 0.1).
 BN_MOMENTUM = 0.9
@@ -62,16 +73,16 @@ def _torch_classes() -> dict[str, type]:
     class ResNet18(nn.Module):
         """CIFAR ResNet-18 taking NCHW float32 input and returning logits."""
 
-        def __init__(self, in_channels: int, num_classes: int) -> None:
+        def __init__(self, in_channels: int, num_classes: int, width: int = WIDTH) -> None:
             super().__init__()
-            self.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
-            self.bn1 = nn.BatchNorm2d(64)
-            in_ch = 64
-            for s, (width, stride) in enumerate(STAGES, start=1):
+            self.conv1 = nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(width)
+            in_ch = width
+            for s, (channels, stride) in enumerate(stages(width), start=1):
                 blocks = []
                 for b in range(BLOCKS_PER_STAGE):
-                    blocks.append(BasicBlock(in_ch, width, stride if b == 0 else 1))
-                    in_ch = width
+                    blocks.append(BasicBlock(in_ch, channels, stride if b == 0 else 1))
+                    in_ch = channels
                 self.add_module(f"layer{s}", nn.Sequential(*blocks))
             self.avgpool = nn.AdaptiveAvgPool2d(1)
             self.fc = nn.Linear(in_ch, num_classes)
@@ -95,9 +106,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def build_torch(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+def build_torch(
+    input_shape: tuple[int, int, int], num_classes: int, width: int = WIDTH
+) -> nn.Module:
     """ResNet-18 (CIFAR) as a torch module taking NCHW float32 input."""
-    module: nn.Module = _torch_classes()["ResNet18"](input_shape[2], num_classes)
+    module: nn.Module = _torch_classes()["ResNet18"](input_shape[2], num_classes, width)
     return module
 
 
@@ -132,19 +145,21 @@ def _basic_block(x: Any, in_ch: int, out_ch: int, stride: int, prefix: str) -> A
     return layers.ReLU(name=f"{prefix}_relu2")(out)
 
 
-def build_keras(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+def build_keras(
+    input_shape: tuple[int, int, int], num_classes: int, width: int = WIDTH
+) -> keras.Model:
     """ResNet-18 (CIFAR) as a functional ``keras.Model`` taking NHWC float32 input."""
     import keras
     from keras import layers
 
     inputs = keras.Input(shape=input_shape, dtype="float32", name="input")
-    x = _conv_bn(inputs, 64, 3, 1, "conv1", "bn1")
+    x = _conv_bn(inputs, width, 3, 1, "conv1", "bn1")
     x = layers.ReLU(name="relu1")(x)
-    in_ch = 64
-    for s, (width, stride) in enumerate(STAGES, start=1):
+    in_ch = width
+    for s, (channels, stride) in enumerate(stages(width), start=1):
         for b in range(BLOCKS_PER_STAGE):
-            x = _basic_block(x, in_ch, width, stride if b == 0 else 1, f"layer{s}_{b}")
-            in_ch = width
+            x = _basic_block(x, in_ch, channels, stride if b == 0 else 1, f"layer{s}_{b}")
+            in_ch = channels
     x = layers.GlobalAveragePooling2D(name="avgpool")(x)
     outputs = layers.Dense(num_classes, name="fc")(x)
     return keras.Model(inputs, outputs, name="resnet18")

@@ -75,10 +75,11 @@ ABLATION_TABLE = "ablation_init"
 def report_contents() -> dict[str, str]:
     """Every table and figure that the study's report can hold: file stem -> "table" or
     "figure" (the HTML report and its test read this list)."""
+    from convstudy.report.localization import TABLE as LOCALIZATION_TABLE
     from convstudy.report.matrix import FIGURE as MATRIX_FIGURE
     from convstudy.report.matrix import TITLES as MATRIX_TABLES
 
-    tables = [*TABLES, *ROBUSTNESS_TABLES, ABLATION_TABLE, *MATRIX_TABLES]
+    tables = [*TABLES, *ROBUSTNESS_TABLES, ABLATION_TABLE, *MATRIX_TABLES, LOCALIZATION_TABLE]
     figures = [*FIGURES, *ROBUSTNESS_FIGURES, MATRIX_FIGURE]
     return {**dict.fromkeys(tables, "table"), **dict.fromkeys(figures, "figure")}
 
