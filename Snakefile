@@ -21,6 +21,7 @@ include: "workflow/rules/robustness.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/matrix.smk"
 include: "workflow/rules/localize.smk"
+include: "workflow/rules/versions.smk"
 
 
 rule all:

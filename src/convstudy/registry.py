@@ -22,7 +22,7 @@ Importing this module imports no framework.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -449,6 +449,20 @@ def last_hop(framework_name: str, route: str) -> tuple[str, str]:
     chain = route_formats(route)
     source = chain[-2] if len(chain) > 1 else framework_name
     return source, chain[-1]
+
+
+def hops_using(framework_name: str, routes: Iterable[str], package: str) -> list[str]:
+    """The hops (routes) of ``routes`` whose converter depends on the pinned ``package``,
+    once each, in order (the hops a release of ``package`` can be compared on)."""
+    found: list[str] = []
+    for route in routes:
+        for hop in route_prefixes(route):
+            source, target = last_hop(framework_name, hop)
+            if missing_converter(source, target) or hop in found:
+                continue
+            if package in converter(source, target).packages:
+                found.append(hop)
+    return found
 
 
 def parent_route(route: str) -> str | None:

@@ -492,4 +492,69 @@ def final_targets():
             else []
         )
         + (["results/report/localizations.md"] if LOCALIZATION_SEEDS else [])
+        + (
+            ["results/report/converter_versions.md"]
+            if (config.get("versions") or {}).get("converters")
+            else []
+        )
     )
+
+
+# ---- converter releases side by side (workflow/rules/versions.smk)
+
+VERSIONS = config.get("versions") or {}
+VERSION_SEEDS = [str(s) for s in VERSIONS.get("seeds", []) if str(s) in SEEDS]
+VERSION_ENV = ".versions/{package}/{version}"
+VERSION_ROOT = "results/versions/{package}/{version}"
+VERSIONED = f"{VERSION_ROOT}/converted/{CELL}/{{route}}"
+VERSIONED_PREDICTION = f"{VERSION_ROOT}/predictions/{CELL}/{{target}}"
+VERSIONED_COMPARISON = f"{VERSION_ROOT}/metrics/{CELL}/{{route}}-vs-{{against}}.json"
+
+
+wildcard_constraints:
+    package=_alternatives(VERSIONS.get("converters", {})),
+    version=r"[0-9][0-9A-Za-z.+!]*",
+    against="original|pinned",
+
+
+def version_entries():
+    """One entry per (package, release, cell, hop): the files the report reads."""
+    entries = []
+    for package, releases in (VERSIONS.get("converters") or {}).items():
+        for version in releases:
+            for model in MODELS:
+                for framework in FRAMEWORKS:
+                    for seed in VERSION_SEEDS:
+                        cell = dict(
+                            package=package,
+                            version=version,
+                            model=model,
+                            framework=framework,
+                            seed=seed,
+                        )
+                        for route in registry.hops_using(
+                            framework, ROUTES[framework], package
+                        ):
+                            at = {**cell, "route": route}
+                            entries.append(
+                                {
+                                    "package": package,
+                                    "version": version,
+                                    "conversion": VERSIONED.format(**at),
+                                    "vs_original": VERSIONED_COMPARISON.format(
+                                        **at, against="original"
+                                    ),
+                                    "vs_pinned": VERSIONED_COMPARISON.format(
+                                        **at, against="pinned"
+                                    ),
+                                    "pinned_conversion": CONVERTED.format(**at),
+                                    "pinned_vs_original": COMPARISON.format(**at),
+                                }
+                            )
+    return entries
+
+
+def version_baseline(wildcards):
+    """What a release's outputs are compared with: the original's or the pinned hop's."""
+    target = registry.ORIGINAL if wildcards.against == "original" else wildcards.route
+    return f"{PREDICTION.format(**{**wildcards, 'target': target})}.npz"
