@@ -22,6 +22,7 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/matrix.smk"
 include: "workflow/rules/localize.smk"
 include: "workflow/rules/versions.smk"
+include: "workflow/rules/sources.smk"
 
 
 rule all:

@@ -58,3 +58,11 @@ def prediction_device(device: str, framework: str, target: str) -> str:
     """The config's ``device`` for a target whose runtime can use it, else "cpu" (so that
     changing ``device`` reruns only the jobs it reaches)."""
     return device if registry.target_runtime(framework, target).gpu else "cpu"
+
+
+def source_format(path: str) -> str:
+    """The format of a model the user brings (``matrix.sources``); one line naming the
+    path when it is missing or of another kind."""
+    from convstudy.jobs.import_source import source_format as detect
+
+    return detect(path)

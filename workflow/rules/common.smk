@@ -56,10 +56,37 @@ MATRIX_ROUTES = {
     ]
     for framework in FRAMEWORKS
 }
+# models the user brings as matrix sources (`matrix.sources`), by name: their format (from
+# the file) and their paths (`matrix.source_paths` of that format)
+SOURCES = {entry["name"]: entry for entry in MATRIX.get("sources") or []}
+
+
+def _source_formats():
+    try:
+        return {
+            name: cs_workflow.source_format(entry["path"])
+            for name, entry in SOURCES.items()
+        }
+    except ConvstudyError as error:
+        sys.exit(f"convstudy: {error}")
+
+
+SOURCE_FORMATS = _source_formats()
+SOURCE_ROUTES = {
+    name: [
+        registry.route_name(registry.matrix_route(fmt, chain))
+        for chain in MATRIX.get("source_paths", {}).get(fmt, [])
+    ]
+    for name, fmt in SOURCE_FORMATS.items()
+}
 HOPS = sorted(
     {
         hop
-        for routes in (*ROUTES.values(), *MATRIX_ROUTES.values())
+        for routes in (
+            *ROUTES.values(),
+            *MATRIX_ROUTES.values(),
+            *SOURCE_ROUTES.values(),
+        )
         for r in routes
         for hop in registry.route_prefixes(r)
     }
@@ -97,6 +124,7 @@ wildcard_constraints:
     dataset=_alternatives(DATASETS),
     table=_alternatives(RECORD_TYPES),
     attack=_alternatives(registry.ATTACKS),
+    source=_alternatives(SOURCES),
 
 
 # ---- paths
@@ -492,6 +520,7 @@ def final_targets():
             else []
         )
         + (["results/report/localizations.md"] if LOCALIZATION_SEEDS else [])
+        + (["results/report/matrix_sources.md"] if SOURCES else [])
         + (
             ["results/report/converter_versions.md"]
             if (config.get("versions") or {}).get("converters")
@@ -558,3 +587,59 @@ def version_baseline(wildcards):
     """What a release's outputs are compared with: the original's or the pinned hop's."""
     target = registry.ORIGINAL if wildcards.against == "original" else wildcards.route
     return f"{PREDICTION.format(**{**wildcards, 'target': target})}.npz"
+
+
+# ---- models the user brings as matrix sources (workflow/rules/sources.smk)
+
+SOURCE = "results/sources/{source}"
+SOURCE_MODEL = f"{SOURCE}/original"
+SOURCE_INPUTS = f"{SOURCE}/inputs.npz"
+SOURCE_CONVERTED = f"{SOURCE}/converted/{{route}}"
+SOURCE_PREDICTION = f"{SOURCE}/predictions/{{target}}"
+SOURCE_COMPARISON = f"{SOURCE}/metrics/{{route}}.json"
+SOURCE_PATH = f"{SOURCE}/paths/{{route}}.json"
+
+
+def source_hop_input(wildcards):
+    """The folder a source's hop converts: the imported model or the previous hop."""
+    parent = registry.parent_route(wildcards.route)
+    if parent is None:
+        return SOURCE_MODEL.format(**wildcards)
+    return SOURCE_CONVERTED.format(**{**wildcards, "route": parent})
+
+
+def source_hop_settings(wildcards):
+    return cs_workflow.hop_settings(
+        config["conversion"], PINS, SOURCE_FORMATS[wildcards.source], wildcards.route
+    )
+
+
+def source_prediction_input(wildcards):
+    if wildcards.target == registry.ORIGINAL:
+        return SOURCE_MODEL.format(**wildcards)
+    return SOURCE_CONVERTED.format(**{**wildcards, "route": wildcards.target})
+
+
+def source_evaluation(wildcards):
+    return {
+        "batch_size": config["evaluation"]["batch_size"],
+        **MATRIX.get("evaluation", {"warmup": 0, "repeats": 1}),
+        "n_test": None,
+        "runtime": {},
+    }
+
+
+def source_paths_of(pattern):
+    """``pattern`` for every path of every brought model."""
+    return [
+        pattern.format(source=name, route=route)
+        for name, routes in SOURCE_ROUTES.items()
+        for route in routes
+    ]
+
+
+def source_hops(wildcards, pattern):
+    return [
+        pattern.format(source=wildcards.source, route=hop)
+        for hop in registry.route_prefixes(wildcards.route)
+    ]

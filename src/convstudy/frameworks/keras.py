@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from convstudy import models
+from convstudy import models, registry
 from convstudy.errors import ConfigError
 from convstudy.frameworks import EpochFn, EvalFn, Predict, progress
 from convstudy.spec import ModelSpec
@@ -92,7 +92,8 @@ def load(path: Path, spec: ModelSpec, *, unroll: bool = False) -> Any:
     import keras
 
     model = keras.models.load_model(path, compile=False, safe_mode=True)
-    if unroll and models.is_recurrent(spec.model):
+    # a brought model (not the study's) has no builder to unroll with: loaded as it is
+    if unroll and spec.model in registry.MODELS and models.is_recurrent(spec.model):
         unrolled = models.build(
             spec.model,
             NAME,

@@ -1,0 +1,207 @@
+"""Rule ``import_source``: a model the user brings (config ``matrix.sources``) as the source
+of conversion-matrix paths, like the study's trained models.
+
+The file (an ONNX model, a ``.keras`` archive, a TensorFlow SavedModel folder or a
+``.tflite`` model) is untrusted: it is opened the safe way (``onnx.checker``, Keras
+``safe_mode``, a SavedModel's serving signature, the LiteRT interpreter), copied into a model
+folder with a ``spec.json`` read from its input and output signature, and given evaluation
+inputs: the user's ``.npy`` of framework-neutral inputs, or seeded random ones (uint8 images
+(N, H, W, C) for a 4-D float input, token ids below ``vocab`` for a 2-D integer input). The
+inputs have no labels (``y_test`` is all -1: accuracy is not defined, every comparison is
+against the source model's own outputs).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convstudy import registry
+from convstudy.atomic import atomic_output
+from convstudy.errors import ConfigError
+from convstudy.spec import InputLayout, ModelSpec
+
+logger = logging.getLogger(__name__)
+
+#: The source's format, by what the user gives.
+FORMATS_BY_SUFFIX = {".onnx": "onnx", ".keras": "keras", ".tflite": "tflite"}
+#: Dataset name of a brought model's spec and rows.
+DATASET = "user"
+#: Token ids of random text inputs stay below this when the config names no vocabulary size.
+DEFAULT_VOCAB = 100
+
+
+def source_format(path: str | Path) -> str:
+    """The format of the model at ``path``.
+
+    Raises:
+        ConfigError: not a file or folder of a supported kind.
+    """
+    path = Path(path)
+    if path.is_dir() and (path / "saved_model.pb").exists():
+        return "savedmodel"
+    fmt = FORMATS_BY_SUFFIX.get(path.suffix.lower())
+    if fmt is None or not path.is_file():
+        raise ConfigError(
+            f"matrix.sources: {path}: expected an .onnx, .keras or .tflite file or a "
+            "SavedModel folder"
+        )
+    return fmt
+
+
+def _signature(path: Path, fmt: str) -> tuple[list[int | None], str, str, int]:
+    """(input shape with batch, input dtype, input name, number of classes)."""
+    if fmt == "onnx":
+        import onnx
+
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+        inits = {i.name for i in model.graph.initializer}
+        first = next(i for i in model.graph.input if i.name not in inits)
+        tensor = first.type.tensor_type
+        shape = [d.dim_value or None for d in tensor.shape.dim]
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
+        out = model.graph.output[0].type.tensor_type.shape.dim
+        return shape, dtype, first.name, int(out[-1].dim_value)
+    if fmt == "keras":
+        import keras
+
+        net = keras.models.load_model(path, compile=False, safe_mode=True)
+        return (
+            list(net.inputs[0].shape),
+            str(net.inputs[0].dtype),
+            "x",
+            int(net.outputs[0].shape[-1]),
+        )
+    if fmt == "savedmodel":
+        import tensorflow as tf
+
+        signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+        ((name, spec),) = signature.structured_input_signature[1].items()
+        (out,) = signature.structured_outputs.values()
+        return list(spec.shape), spec.dtype.name, name, int(out.shape[-1])
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    detail = interpreter.get_input_details()[0]
+    out = interpreter.get_output_details()[0]
+    return (
+        [int(d) for d in detail["shape"]],
+        np.dtype(detail["dtype"]).name,
+        detail["name"],
+        int(out["shape"][-1]),
+    )
+
+
+def layout_of(
+    shape: list[int | None], dtype: str, name: str
+) -> tuple[InputLayout, tuple[int, ...]]:
+    """The input layout and framework-neutral input shape of a model input.
+
+    Raises:
+        ConfigError: neither a 4-D float image input nor a 2-D integer token input.
+    """
+    dims = [d for d in shape[1:]]
+    if len(shape) == 4 and np.issubdtype(np.dtype(dtype), np.floating) and all(dims):
+        a, b, c = (int(d) for d in dims)  # type: ignore[arg-type]
+        if a in (1, 3) and c not in (1, 3):
+            return InputLayout("NCHW", "float32", 255.0, name), (b, c, a)
+        return InputLayout("NHWC", "float32", 255.0, name), (a, b, c)
+    if len(shape) == 2 and np.issubdtype(np.dtype(dtype), np.integer) and dims[0]:
+        return InputLayout("NL", dtype, None, name), (int(dims[0]),)  # type: ignore[arg-type]
+    raise ConfigError(
+        f"matrix.sources: input {name!r} {dtype} {shape}: only 4-D float images (NCHW or "
+        "NHWC, static size) and 2-D integer token ids (static length) are supported"
+    )
+
+
+def _inputs(
+    settings: Mapping[str, Any], layout: InputLayout, input_shape: tuple[int, ...], seed: int
+) -> np.ndarray:
+    given = settings.get("inputs")
+    if given:
+        try:
+            x = np.load(given, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"matrix.sources: {given}: not a readable .npy ({exc})") from exc
+        try:
+            layout.prepare(x)
+        except ValueError as exc:
+            raise ConfigError(f"matrix.sources: {given}: {exc}") from exc
+        if tuple(x.shape[1:]) != input_shape:
+            raise ConfigError(
+                f"matrix.sources: {given}: shape {x.shape}, model takes {input_shape}"
+            )
+        return x
+    rng = np.random.default_rng(seed)
+    n = int(settings.get("n", 64))
+    if layout.scale is None:
+        high = int(settings.get("vocab") or DEFAULT_VOCAB)
+        return rng.integers(1, high, size=(n, *input_shape), dtype=np.int64)
+    return rng.integers(0, 256, size=(n, *input_shape), dtype=np.uint8)
+
+
+def run(
+    *,
+    name: str,
+    settings: Mapping[str, Any],
+    seed: int,
+    out_dir: str | Path,
+    inputs_out: str | Path,
+) -> ModelSpec:
+    """Import the source ``settings["path"]`` as model folder ``out_dir`` and write its
+    evaluation inputs to ``inputs_out`` (a prepared-dataset npz).
+
+    Raises:
+        ConfigError: a missing or unsupported file, an unsupported input, bad inputs.
+    """
+    path = Path(settings["path"])
+    if not path.exists():
+        raise ConfigError(f"matrix.sources: {path}: no such file or folder")
+    fmt = source_format(path)
+    try:
+        shape, dtype, input_name, classes = _signature(path, fmt)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"matrix.sources: {path}: not a loadable {fmt} model ({exc})") from exc
+    layout, input_shape = layout_of(shape, dtype, input_name)
+    spec = ModelSpec(
+        model=name,
+        dataset=DATASET,
+        format=fmt,
+        input_shape=input_shape,
+        num_classes=classes,
+        layout=layout,
+    )
+    x = _inputs(settings, layout, input_shape, seed)
+    empty_x = np.zeros((0, *x.shape[1:]), dtype=x.dtype)
+    empty_y = np.zeros((0,), dtype=np.int64)
+    with atomic_output(inputs_out) as tmp, open(tmp, "wb") as handle:
+        np.savez(
+            handle,
+            x_train=empty_x, y_train=empty_y, x_val=empty_x, y_val=empty_y,
+            x_test=x, y_test=np.full(len(x), -1, dtype=np.int64),
+        )  # fmt: skip
+    with atomic_output(out_dir, directory=True) as folder:
+        artifact = folder / registry.fmt(fmt).artifact
+        if path.is_dir():
+            shutil.copytree(path, artifact)
+        else:
+            shutil.copyfile(path, artifact)
+        spec.dump(folder)
+    logger.info(
+        "%s: %s model, input %s %s, %d outputs, %d inputs",
+        name,
+        fmt,
+        layout,
+        input_shape,
+        classes,
+        len(x),
+    )
+    return spec

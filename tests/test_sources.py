@@ -1,0 +1,84 @@
+"""Models the user brings as conversion-matrix sources (config ``matrix.sources``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import snakemake
+
+from convstudy.errors import ConfigError
+from convstudy.jobs.import_source import layout_of, source_format
+
+
+def test_layouts_of_brought_inputs() -> None:
+    layout, shape = layout_of([None, 3, 224, 200], "float32", "input")
+    assert (layout.axes, shape, layout.name) == ("NCHW", (224, 200, 3), "input")
+    layout, shape = layout_of([None, 32, 32, 3], "float32", "x")
+    assert (layout.axes, shape) == ("NHWC", (32, 32, 3))
+    layout, shape = layout_of([None, 40], "int64", "ids")
+    assert (layout.axes, layout.dtype, layout.scale, shape) == ("NL", "int64", None, (40,))
+    with pytest.raises(ConfigError, match="only 4-D float images"):
+        layout_of([None, 10], "float32", "features")
+
+
+def test_source_format_names_a_bad_path(tmp_path: Path) -> None:
+    assert source_format(_write(tmp_path / "m.onnx")) == "onnx"
+    with pytest.raises(ConfigError, match="model.pt: expected an .onnx"):
+        source_format(tmp_path / "model.pt")
+
+
+def _write(path: Path) -> Path:
+    """A small CNN (NCHW, dynamic batch) exported to ONNX: a model someone brings."""
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(8 * 8 * 8, 5),
+    ).eval()  # fmt: skip
+    torch.onnx.export(
+        net, (torch.rand(2, 3, 16, 16),), str(path), dynamo=False, opset_version=17,
+        input_names=["input"], output_names=["logits"],
+        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+    )  # fmt: skip
+    return path
+
+
+def test_missing_source_stops_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "sources.yaml"
+    config.write_text("matrix:\n  sources: [{name: mine, path: /nonexistent/model.onnx}]\n")
+    done = snakemake(tmp_path, "-n", configfiles=(config,))
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1] == (
+        "convstudy: matrix.sources: /nonexistent/model.onnx: expected an .onnx, .keras or "
+        ".tflite file or a SavedModel folder"
+    )
+
+
+@pytest.mark.slow
+def test_a_brought_onnx_model_through_the_matrix(tmp_path: Path) -> None:
+    model = _write(tmp_path / "brought.onnx")
+    config = tmp_path / "sources.yaml"
+    config.write_text(
+        f"matrix:\n  sources: [{{name: brought, path: {model}, n: 16}}]\n"
+        "  source_paths: {onnx: [[savedmodel], [torch-fx], [keras]]}\n"
+    )
+    target = "results/report/matrix_sources.csv"
+    done = snakemake(tmp_path, "--cores", "2", target, configfiles=(config,))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    table = pd.read_csv(tmp_path / target).set_index("path")
+    assert list(table.index) == ["savedmodel", "torch-fx", "keras"]
+    assert (table["source"] == "onnx").all() and (table["model"] == "brought").all()
+    for path in ("savedmodel", "torch-fx"):  # onnx2tf (NCHW -> NHWC) and onnx2torch
+        assert table.loc[path, "status"] == "ok", table.loc[path, "reason"]
+        assert table.loc[path, "disagreement"] == 0.0
+        assert float(table.loc[path, "max_abs_error_logit"]) < 1e-4
+    assert table.loc["keras", "status"] == "error"  # no ONNX -> Keras 3 converter: a row
+    assert "NoConverter" in table.loc["keras", "reason"]
+    inputs = np.load(tmp_path / "results/sources/brought/inputs.npz")
+    assert inputs["x_test"].shape == (16, 16, 16, 3) and inputs["x_test"].dtype == np.uint8
+    record = (tmp_path / "results/sources/brought/predictions/original.json").read_text()
+    assert '"accuracy": null' in record  # no labels: no accuracy, only agreement
