@@ -14,8 +14,11 @@ IMAGE_SHAPES = {"lenet5": (28, 28, 1), "resnet18": (32, 32, 3), "vgg16": (32, 32
 VOCAB, SEQ_LEN = 50, 12
 
 
-def model_folder(folder: Path, model: str, framework: str, seed: int = 0) -> Path:
-    """Build ``model`` in ``framework`` with varied weights and save it as a model folder."""
+def model_folder(
+    folder: Path, model: str, framework: str, seed: int = 0, *, width: int = 8
+) -> Path:
+    """Build ``model`` in ``framework`` with varied weights and save it as a model folder
+    (text models: embedding and hidden size ``width``)."""
     text = models.is_recurrent(model)
     dataset = registry.model(model).dataset
     spec = ModelSpec(
@@ -25,7 +28,7 @@ def model_folder(folder: Path, model: str, framework: str, seed: int = 0) -> Pat
         input_shape=(SEQ_LEN,) if text else IMAGE_SHAPES[model],
         num_classes=registry.NUM_CLASSES[dataset],
         layout=models.input_layout(model, framework),
-        arch=models.resolve_arch(model, {"vocab_size": VOCAB, "embed_dim": 8, "hidden": 8})
+        arch=models.resolve_arch(model, {"vocab_size": VOCAB, "embed_dim": width, "hidden": width})
         if text
         else {},
         vocab=tuple(f"w{i}" for i in range(VOCAB)) if text else None,

@@ -126,3 +126,17 @@ def test_topk_kendall_tau() -> None:
     assert topk_kendall_tau(y, -y) == pytest.approx(-1.0)  # the top-5 in reverse order
     shuffled = y + rng.normal(scale=10.0, size=y.shape)
     assert -1.0 < topk_kendall_tau(y, shuffled) < 0.9
+
+
+@pytest.mark.parametrize("model", ["lstm", "gru"])
+def test_torch_rnn_through_onnx2torch(model: str, tmp_path: Path) -> None:
+    """The dynamo exporter reorders the recurrent gates with Slice and Concat of the
+    weights; onnx2torch's lookup of constant inputs misses such computed constants (it
+    raised 'Tensor "val_29" is not found in constant values'), the converter folds them.
+    The exporter folds small weights itself, so the model is the default's size (64)."""
+    trained = model_folder(tmp_path / "trained", model, "torch", width=64)
+    x = neutral_inputs(model)
+    source = outputs(trained, x)
+    (folder, record) = run_path(trained, "onnx+torch-fx", tmp_path)[-1]
+    assert record.status == "ok", record.reason
+    assert_allclose(outputs(folder, x), source, rtol=1e-4, atol=1e-5)

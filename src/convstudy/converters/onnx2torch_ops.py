@@ -130,6 +130,27 @@ def _recurrent_module(kind: str) -> type:
     return OnnxRecurrent
 
 
+#: Shape ops whose output :func:`_fold` computes when all their inputs are constants.
+_FOLDABLE = frozenset(
+    {"Unsqueeze", "Squeeze", "Transpose", "Reshape", "Concat", "Slice", "Identity", "Cast"}
+)
+
+
+def _fold(proto: Any, inputs: list[np.ndarray | None]) -> np.ndarray:
+    """The first output of the ONNX node ``proto`` on constant ``inputs``."""
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
+    node = onnx.NodeProto()
+    node.CopyFrom(proto)
+    names = [f"in{k}" if value is not None else "" for k, value in enumerate(inputs)]
+    del node.input[:]
+    node.input.extend(names)
+    del node.output[1:]
+    feeds = {n: v for n, v in zip(names, inputs, strict=True) if v is not None}
+    return np.asarray(ReferenceEvaluator(node).run(None, feeds)[0])
+
+
 def _register_missing_converters() -> None:
     global _registered
     if _registered:
@@ -139,7 +160,19 @@ def _register_missing_converters() -> None:
     from onnx2torch.utils.common import OnnxMapping, OperationConverterResult, get_const_value
 
     def constant(name: str, graph: Any) -> np.ndarray:
-        value = get_const_value(name, graph)
+        """A constant input; one computed from constants by a shape op (the dynamo
+        exporter reorders RNN gates with Slice and Concat) is folded with onnx's reference
+        evaluator, as onnx2torch's own lookup does not."""
+        try:
+            value = get_const_value(name, graph)
+        except KeyError:
+            try:
+                node, _ = graph.value_as_node_output(name)
+            except KeyError:
+                node = None
+            if node is None or node.operation_type not in _FOLDABLE:
+                raise
+            return _fold(node.proto, [constant(i, graph) if i else None for i in node.input_values])
         return np.asarray(value.numpy() if hasattr(value, "numpy") else value)
 
     def recurrent(kind: str) -> Callable[[Any, Any], Any]:
