@@ -439,3 +439,47 @@ def test_matrix_route_folders(tmp_path: Path) -> None:
         document = json.loads((loc / "localization.json").read_text())
         assert document["first_divergent"] is None
         assert document["run"]["target"]["kind"] == name
+
+
+def test_torch_fx_folder_view(tmp_path: Path) -> None:
+    """A module onnx2torch built (the matrix's torch-fx format) is seen through its own
+    re-export, verified against the module's outputs: equivalent to its ONNX source, and a
+    weight changed in the module is found."""
+    import torch
+
+    from convstudy import registry
+    from convstudy.converters import onnx2torch, torch_onnx
+    from convstudy.converters.onnx2torch import WEIGHTS_FILE
+
+    torch_folder = model_folder(tmp_path / "torch", "lenet5", "torch")
+    spec = ModelSpec.load(torch_folder)
+    onnx_folder = tmp_path / "onnx"
+    onnx_folder.mkdir()
+    settings = {"exporter": "dynamo", "opset": 18}
+    onnx_spec = torch_onnx.convert(
+        torch_folder, spec, onnx_folder / "model.onnx", settings=settings
+    ).spec
+    onnx_spec.dump(onnx_folder)
+    fx_folder = tmp_path / "fx"
+    fx_folder.mkdir()
+    artifact = fx_folder / registry.fmt("torch-fx").artifact
+    onnx2torch.convert(onnx_folder, onnx_spec, artifact, settings={}).spec.dump(fx_folder)
+    loc = tmp_path / "loc"
+    assert (
+        main(["localize", str(onnx_folder), str(fx_folder), "--samples", "8", "--out", str(loc)])
+        == 0
+    )
+    document = json.loads((loc / "localization.json").read_text())
+    assert document["first_divergent"] is None
+    assert document["run"]["target"]["kind"] == "torch-fx"
+    assert document["run"]["target"]["view_relative_difference"] < 1e-5
+    state = torch.load(artifact / WEIGHTS_FILE, weights_only=True)
+    name = next(k for k, v in state.items() if v.ndim == 4)  # the first convolution
+    state[name] = state[name] * 1.5
+    torch.save(state, artifact / WEIGHTS_FILE)
+    assert (
+        main(["localize", str(onnx_folder), str(fx_folder), "--samples", "8", "--out", str(loc)])
+        == 0
+    )
+    first = json.loads((loc / "localization.json").read_text())["first_divergent"]
+    assert first is not None and first["op_type"] == "Conv" and first["stage"] == "parameters"

@@ -5,7 +5,8 @@
 * an ONNX file (used as it is);
 * a model folder of this project (``spec.json`` + artifact: ``model.torch``, ``model.keras``
   or ``model.onnx`` converted with the study's own converter of the registry;
-  ``model.tflite`` or ``model.savedmodel`` as below);
+  ``model.tflite`` or ``model.savedmodel`` as below; ``model.onnx2torch``, a module
+  onnx2torch built, rebuilt and exported again with torch.onnx);
 * a ``.keras`` archive (loaded in safe mode), a TensorFlow SavedModel folder, a ``.tflite``
   file (converted with tf2onnx);
 * a PyTorch ``state_dict`` file of a study model (``.torch``, ``.pt``, ``.pth``; loaded with
@@ -92,6 +93,8 @@ def _convert_folder(folder: Path, role: str) -> View:
         return _tflite(artifact, role)
     if artifact.is_dir() and (artifact / "saved_model.pb").exists():
         return _saved_model(artifact, role)
+    if spec.format == "torch-fx":
+        return _torch_fx(folder, artifact, spec, role)
     if spec.format not in registry.FRAMEWORKS:
         raise _fail(role, folder, f"format {spec.format!r} has no ONNX view")
     entry = registry.converter(spec.format, "onnx")
@@ -111,6 +114,45 @@ def _convert_folder(folder: Path, role: str) -> View:
             ) from exc
     predict = frameworks.adapter(spec.format).predictor(frameworks.load(folder, spec))
     return View(model, spec.format, folder, predict, f"{entry.name} (opset {VIEW_OPSET})")
+
+
+def _torch_fx(folder: Path, artifact: Path, spec: Any, role: str) -> View:
+    """A module onnx2torch built (a ``torch-fx`` folder): rebuilt like its runtime does
+    and exported again with torch.onnx (TorchScript exporter: fx modules of onnx2torch's
+    converters trace, the dynamo exporter rejects some of them)."""
+    import torch
+
+    from convstudy.converters.onnx2torch import GRAPH_FILE, WEIGHTS_FILE
+    from convstudy.converters.onnx2torch_ops import build_module
+    from convstudy.frameworks import adapter
+
+    module = build_module(onnx.load(str(artifact / GRAPH_FILE)))
+    module.load_state_dict(
+        torch.load(artifact / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    )
+    module.eval()
+    example = torch.from_numpy(np.ascontiguousarray(spec.layout.prepare(_example(spec))))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "model.onnx"
+        try:
+            torch.onnx.export(
+                module, (example,), str(out), dynamo=False, opset_version=VIEW_OPSET,
+                input_names=["x"], output_names=["logits"],
+                dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
+            )  # fmt: skip
+            model = onnx.load(str(out))
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise _fail(role, folder, f"torch.onnx failed: {type(exc).__name__}: {first}") from exc
+    predict = adapter("torch").predictor(module)
+    return View(model, "torch-fx", folder, predict, f"torch.onnx TorchScript (opset {VIEW_OPSET})")
+
+
+def _example(spec: Any) -> np.ndarray:
+    """Two framework-neutral inputs of the spec's shape (uint8 images or token ids)."""
+    if spec.layout.scale is None:
+        return np.ones((2, *spec.input_shape), dtype=np.int64)
+    return np.full((2, *spec.input_shape), 128, dtype=np.uint8)
 
 
 def _state_dict(path: Path, model_name: str | None, role: str) -> View:
