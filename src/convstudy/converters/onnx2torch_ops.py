@@ -148,7 +148,8 @@ def _fold(proto: Any, inputs: list[np.ndarray | None]) -> np.ndarray:
     node.input.extend(names)
     del node.output[1:]
     feeds = {n: v for n, v in zip(names, inputs, strict=True) if v is not None}
-    return np.asarray(ReferenceEvaluator(node).run(None, feeds)[0])
+    outputs: list[Any] = list(ReferenceEvaluator(node).run(None, feeds))
+    return np.asarray(outputs[0])
 
 
 def _register_missing_converters() -> None:
