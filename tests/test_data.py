@@ -334,6 +334,14 @@ def test_prepare_imdb(tmp_path: Path) -> None:
     assert data["x_test"].shape == (2, 4) and data["y_test"].tolist() == [0, 1]
     assert data["vocab"][:2].tolist() == ["<pad>", "<unk>"] and len(data["vocab"]) == 6
     assert meta["sources"][0]["exactness"] == "repacked" and meta["tokenizer"]["seq_len"] == 4
+    # the full review lengths survive the cut to seq_len (RQ3 selects 10-100-word reviews)
+    assert data["words_test"].tolist() == [3, 1]
+    short, _ = prepare(
+        tmp_path, "imdb", local, overrides, seed=0, tag="k", val_size=1, vocab_size=6, seq_len=2
+    )
+    assert short["words_test"].tolist() == [3, 1]
+    assert np.count_nonzero(short["x_test"], axis=1).tolist() == [2, 1]
+    assert subset(short, None, None, 1)["words_test"].tolist() == [3]
     with pytest.raises(ConfigError):
         prepare(tmp_path, "imdb", local, overrides, seed=0, tag="j")
 

@@ -148,6 +148,9 @@ def _imdb_arrays(
         "y_val": labels[val_idx],
         "x_test": text.encode(test_tokens, vocab, seq_len),
         "y_test": official["test"].labels[test_order],
+        # each test review's full length in words, before encoding cuts it to seq_len
+        # (RQ3 attacks reviews of 10-100 words, as published)
+        "words_test": np.array([len(tokens) for tokens in test_tokens], dtype=np.int64),
         "vocab": np.array(vocab, dtype=str),
     }
 
@@ -301,7 +304,8 @@ def load_prepared(path: str | Path) -> dict[str, np.ndarray]:
 def subset(
     arrays: Mapping[str, np.ndarray], n_train: int | None, n_val: int | None, n_test: int | None
 ) -> dict[str, np.ndarray]:
-    """The FIRST n examples of each split (``None`` = all); other keys (``vocab``) unchanged."""
+    """The FIRST n examples of each split (``None`` = all), with their review lengths
+    (``words_<split>``) where present; other keys (``vocab``) unchanged."""
     out = dict(arrays)
     for split, n in zip(SPLITS, (n_train, n_val, n_test)):
         if n is None:
@@ -310,4 +314,6 @@ def subset(
         if not 0 <= n <= available:
             raise ConfigError(f"n_{split}: {n} requested, {available} {split} examples available")
         out[f"x_{split}"], out[f"y_{split}"] = arrays[f"x_{split}"][:n], arrays[f"y_{split}"][:n]
+        if f"words_{split}" in arrays:
+            out[f"words_{split}"] = arrays[f"words_{split}"][:n]
     return out

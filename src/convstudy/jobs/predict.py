@@ -153,9 +153,12 @@ def run(
         logger.warning(
             "%s/%s seed %d %s not run: %s", model, framework, seed, target, record.reason
         )
-    # text: each review's length in words (padding excluded), for the attack selection
+    # text: each review's full length in words, for the attack selection (a file prepared
+    # before the lengths were stored: the words the model sees, padding excluded)
     words = (
-        {"words": np.count_nonzero(arrays["x_test"], axis=1)} if arrays["x_test"].ndim == 2 else {}
+        {"words": arrays.get("words_test", np.count_nonzero(arrays["x_test"], axis=1))}
+        if arrays["x_test"].ndim == 2
+        else {}
     )
     with atomic_output(outputs_out) as tmp:
         np.savez(tmp, outputs=outputs, labels=labels, inputs_sha256=np.array(digest), **words)

@@ -2,8 +2,9 @@
 
 Per cell {model, framework, seed}: from the evaluation set, the inputs that the original
 and every converted model that ran here classify correctly (text: reviews of 10-100
-words, padding excluded), shuffled with the cell's seed, the first ``n``. The same set
-serves every attack and every target of the cell.
+words, counted in the full review before it is cut to the model's sequence length),
+shuffled with the cell's seed, the first ``n``. The same set serves every attack and every
+target of the cell.
 """
 
 from __future__ import annotations
