@@ -152,3 +152,41 @@ print("ok", result.facts["embedding"], result.facts["counter_fitted"], result.qu
 
 def test_genetic_attack_runs_offline_and_leaves_unknown_and_stop_words() -> None:
     assert run_python(GENETIC_OFFLINE)[-1] == "ok glove-6b-50d False True"
+
+
+def test_vectors_fetched_by_url_only_with_their_checksum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An embedding named by URL (the recipe's counter-fitted vectors from their publisher)
+    is downloaded once and used only when its sha256 matches; served here from a local
+    HTTP server."""
+    import functools
+    import hashlib
+    import http.server
+    import threading
+
+    import pooch
+
+    from convstudy.errors import ConfigError
+
+    served = tmp_path / "served"
+    served.mkdir()
+    vectors = served / "vectors.txt"
+    vectors.write_text("good 1.0 0.0\ngreat 0.9 0.1\nbad -1.0 0.0\n")
+    digest = hashlib.sha256(vectors.read_bytes()).hexdigest()
+    monkeypatch.setattr(pooch, "os_cache", lambda name: tmp_path / "cache")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/vectors.txt"
+    try:
+        with pytest.raises(ConfigError, match="embedding_sha256: required"):
+            genetic.fetch_vectors(url, None)
+        with pytest.raises(ConfigError, match="vectors.txt"):
+            genetic.fetch_vectors(url, "0" * 64)  # a different file: refused
+        local = genetic.fetch_vectors(url, digest)
+    finally:
+        server.shutdown()
+    words, matrix = genetic.load_vectors(local, ["good", "bad", "unknown"])
+    assert words == ["good", "bad"] and matrix.shape == (2, 2)
+    assert genetic.fetch_vectors("glove-6b-50d", None) == "glove-6b-50d"  # not a URL

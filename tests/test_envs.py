@@ -19,7 +19,14 @@ ENVS = sorted((REPO / "envs").glob("*.yaml"))
 FORMATS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["formats"]
 PINS = read_pins(REPO / "envs" / "requirements.txt")
 RULE_FILES = "\n".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk"))
-RULES = re.findall(r"^rule (\w+):", RULE_FILES, re.MULTILINE)
+RULES = re.findall(r"^(?:rule|checkpoint) (\w+):", RULE_FILES, re.MULTILINE)
+#: Rules the tiny run does not use (config `versions` and `matrix.sources` are empty there):
+#: tests/test_versions.py and tests/test_sources.py run them with the same env check.
+NOT_IN_TINY_RUN = {
+    "fetch_dataset", "converter_env", "convert_version", "predict_version", "compare_version",
+    "versions_report", "import_source", "convert_source", "predict_source", "compare_source",
+    "source_path", "sources_report",
+}  # fmt: skip
 
 
 def test_every_env_is_used_by_a_rule_or_documented() -> None:
@@ -56,8 +63,8 @@ def conda_directives() -> dict[str, str]:
     """{rule: its conda directive as convstudy.envs.conda_directive gives it}, read from the
     rule files: an env file's name, or ``module:function`` of a workflow function."""
     directives = {}
-    for chunk in re.split(r"^(?=rule )", RULE_FILES, flags=re.MULTILINE)[1:]:
-        rule = re.match(r"rule (\w+):", chunk)[1]
+    for chunk in re.split(r"^(?=rule |checkpoint )", RULE_FILES, flags=re.MULTILINE)[1:]:
+        rule = re.match(r"(?:rule|checkpoint) (\w+):", chunk)[1]
         value = re.search(r"^    conda:\n\s+(\S+)", chunk, re.MULTILINE)[1]
         if value.startswith("cs_workflow."):
             directives[rule] = f"convstudy.workflow:{value.removeprefix('cs_workflow.')}"
@@ -91,15 +98,21 @@ def test_every_rule_runs_in_an_existing_env() -> None:
     used = job_envs()
     for name in used:
         assert envs.env_file(name).is_file(), f"envs/{name}.yaml is missing"
-    assert used["onnxruntime"] == {"predict", "replay", "convert"}
-    assert used["coreml"] == {"convert", "predict", "read_weights", "replay"}
-    assert used["torch"] == used["keras"] == {"train", "convert", "predict", "replay"}
+    # a converter release (`versions`) runs in its converter's env, its model in its runtime's
+    hops = {"convert", "convert_version", "predict", "predict_version", "replay"}
+    assert used["onnxruntime"] == hops
+    assert used["coreml"] == hops | {"read_weights"}
+    assert used["torch"] == used["keras"] == hops | {"train"}
     assert used["attacks"] == {"attack", "attack_direct"}
     assert used["report"] == {
         "compare", "gather", "report", "ablation_init", "select", "robustness",
-        "report_robustness", "matrix_path", "matrix_report",
+        "report_robustness", "matrix_path", "matrix_report", "localization_pairs",
+        "localization_report", "converter_env", "compare_version", "versions_report",
+        "compare_source", "source_path", "sources_report",
     }  # fmt: skip
     assert used["transfer"] == {"train_matched"}
+    # localization and brought models see every format through torch, TF and onnx
+    assert used["localize"] == {"localize", "import_source", "convert_source", "predict_source"}
 
 
 def test_the_env_check_reads_the_rules_directives() -> None:
@@ -124,11 +137,28 @@ def test_every_job_runs_with_only_its_env_importable(tiny_run: Path) -> None:
         assert len(lines) == 1, f"{log}: {len(lines)} env check lines"
         verdicts[log.relative_to(tiny_run / "logs")] = lines[0]
     rules = {path.parts[0] if len(path.parts) > 1 else path.stem for path in verdicts}
-    assert rules == set(RULES) - {"fetch_dataset"}  # not run with a local dataset folder
+    assert rules == set(RULES) - NOT_IN_TINY_RUN  # fetch_dataset: a local dataset folder
     lacking = {str(path): line for path, line in verdicts.items() if " provides " not in line}
     assert not lacking, lacking
     onnx = verdicts[Path("predict/lenet5/torch/seed0/onnx.log")]
     assert "envs/onnxruntime.yaml provides everything" in onnx
+    # a package an env hid would turn a conversion into a ModuleNotFoundError finding
+    # (onnx2tf in tflite.yaml, installed there with --no-deps, once did)
+    hidden = [
+        str(path) for path in (tiny_run / "results").rglob("conversion.json")
+        if "ModuleNotFoundError" in path.read_text()
+    ]  # fmt: skip
+    assert not hidden, hidden
+
+
+def test_no_deps_packages_of_env_files_are_pinned() -> None:
+    nodeps = read_pins(REPO / "envs" / "requirements-nodeps.txt")
+    for env in sorted((REPO / "envs").glob("*.yaml")):
+        for name in envs.no_deps_requirements(env):
+            assert name in nodeps, f"{env.name}: {name} is not in requirements-nodeps.txt"
+    assert {"onnx2tf", "onnx-graphsurgeon"} <= envs.env_distributions("tflite")
+    assert "onnx2torch" in envs.env_distributions("onnx2torch")
+    assert "onnx2tf" not in envs.env_distributions("onnxruntime")
 
 
 GUARDED = """

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from conftest import snakemake
 
+from convstudy.envs import CHECK_ENV_VAR
 from convstudy.errors import ConfigError
 from convstudy.jobs.import_source import layout_of, source_format
 
@@ -67,7 +68,8 @@ def test_a_brought_onnx_model_through_the_matrix(tmp_path: Path) -> None:
         "  source_paths: {onnx: [[savedmodel], [torch-fx], [keras]]}\n"
     )
     target = "results/report/matrix_sources.csv"
-    done = snakemake(tmp_path, "--cores", "2", target, configfiles=(config,))
+    env = {CHECK_ENV_VAR: "1"}  # each job with only its env file's packages importable
+    done = snakemake(tmp_path, "--cores", "2", target, configfiles=(config,), env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     table = pd.read_csv(tmp_path / target).set_index("path")
     assert list(table.index) == ["savedmodel", "torch-fx", "keras"]

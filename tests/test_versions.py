@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from conftest import TINY, job_counts, run_python, snakemake
 
+from convstudy.envs import CHECK_ENV_VAR
 from convstudy.errors import ConvstudyError
 from convstudy.jobs.convert_version import activate
 
@@ -81,7 +82,8 @@ def test_an_older_tf2onnx_beside_the_pinned_one(tiny_run: Path, tmp_path: Path) 
     releases = tmp_path / "versions.yaml"
     releases.write_text(f'versions: {{seeds: [0], converters: {{tf2onnx: ["{OLD_TF2ONNX}"]}}}}\n')
     target = "results/report/converter_versions.csv"
-    done = snakemake(tiny_run, "--cores", "2", target, configfiles=(TINY, releases))
+    env = {CHECK_ENV_VAR: "1"}  # each job with only its env file's packages importable
+    done = snakemake(tiny_run, "--cores", "2", target, configfiles=(TINY, releases), env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     table = pd.read_csv(tiny_run / target)
     assert sorted(table["model"]) == ["gru", "lenet5"]

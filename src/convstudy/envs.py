@@ -129,10 +129,27 @@ def provided_distributions(requirements: Iterable[str]) -> set[str]:
     return names
 
 
+#: The comment line of an env file naming what is installed into it with ``--no-deps``
+#: (which a conda pip section cannot say): ``# pip-no-deps: onnx2tf sng4onnx ...``.
+NO_DEPS_MARK = "# pip-no-deps:"
+
+
+def no_deps_requirements(path: Path) -> list[str]:
+    """The distributions an env file says are installed into it with ``--no-deps``."""
+    names: list[str] = []
+    for line in path.read_text().splitlines():
+        if line.startswith(NO_DEPS_MARK):
+            names += line.removeprefix(NO_DEPS_MARK).split()
+    return names
+
+
 def env_distributions(name: str, envs_dir: Path = ENVS_DIR) -> set[str]:
-    """Every distribution a job in env ``name`` may import (see :data:`HOST_PROVIDED`)."""
-    requirements = [*pip_requirements(env_file(name, envs_dir)), *HOST_PROVIDED]
-    return provided_distributions(requirements) | {PACKAGE}
+    """Every distribution a job in env ``name`` may import (see :data:`HOST_PROVIDED`):
+    its pip requirements with their dependencies, and its ``--no-deps`` ones alone."""
+    path = env_file(name, envs_dir)
+    requirements = [*pip_requirements(path), *HOST_PROVIDED]
+    no_deps = {canonical(n) for n in no_deps_requirements(path)}
+    return provided_distributions(requirements) | no_deps | {PACKAGE}
 
 
 class ImportGuard:

