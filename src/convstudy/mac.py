@@ -67,6 +67,7 @@ def mac_command(targets: MacTargets, snakemake_args: Sequence[str]) -> list[str]
     return [
         sys.executable, "-m", "snakemake", *snakemake_args,
         "--rerun-triggers", "mtime",
+        "--config", "mac_replay_only=True",  # the Linux attack selections stand
         "--allowed-rules", *MAC_RULES,
         "--forcerun", *targets.forced,
         "--", *targets.forced, *targets.downstream,

@@ -355,12 +355,17 @@ def matrix_comparisons(wildcards):
 
 
 def selection_predictions(wildcards):
-    """The RQ1 prediction files of every target of the cell (they choose the inputs)."""
-    return expand(
-        f"{PREDICTION}.npz",
-        **wildcards,
-        target=rq1_targets_of(wildcards.framework, wildcards.seed),
-    )
+    """The RQ1 prediction files of every target of the cell (they choose the inputs). On a
+    Mac completing a Linux run (`mac_replay_only`, set by `make coreml-mac`), the CoreML
+    targets are left out: the Linux selection stands, only the replays are added."""
+    targets = rq1_targets_of(wildcards.framework, wildcards.seed)
+    if config.get("mac_replay_only"):
+        targets = [
+            t
+            for t in targets
+            if registry.target_runtime(wildcards.framework, t).name != "coreml"
+        ]
+    return expand(f"{PREDICTION}.npz", **wildcards, target=targets)
 
 
 def attack_settings(wildcards, attack=None):
