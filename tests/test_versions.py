@@ -3,6 +3,7 @@ one job, and the workflow converts, predicts and compares each release's hops.""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -81,11 +82,13 @@ def test_an_older_tf2onnx_beside_the_pinned_one(tiny_run: Path, tmp_path: Path) 
         pytest.skip(f"PyPI unreachable: tf2onnx {OLD_TF2ONNX} cannot be installed here")
     releases = tmp_path / "versions.yaml"
     releases.write_text(f'versions: {{seeds: [0], converters: {{tf2onnx: ["{OLD_TF2ONNX}"]}}}}\n')
+    run = tmp_path / "run"  # a copy: the other tests read the tiny run as it was made
+    shutil.copytree(tiny_run, run, symlinks=True)
     target = "results/report/converter_versions.csv"
     env = {CHECK_ENV_VAR: "1"}  # each job with only its env file's packages importable
-    done = snakemake(tiny_run, "--cores", "2", target, configfiles=(TINY, releases), env=env)
+    done = snakemake(run, "--cores", "2", target, configfiles=(TINY, releases), env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    table = pd.read_csv(tiny_run / target)
+    table = pd.read_csv(run / target)
     assert sorted(table["model"]) == ["gru", "lenet5"]
     assert set(table["version"].astype(str)) == {OLD_TF2ONNX}
     assert set(table["pinned_version"].astype(str)) == {"1.17.0"}
@@ -93,11 +96,9 @@ def test_an_older_tf2onnx_beside_the_pinned_one(tiny_run: Path, tmp_path: Path) 
     assert lenet["status"] == "ok" and lenet["route"] == "onnx"
     assert lenet["vs_pinned_max_abs_error_logit"] < 1e-4  # the same function either way
     # the release really converted: its conversion record names it, its model exists
-    record = (
-        tiny_run / "results/versions/tf2onnx" / OLD_TF2ONNX / "converted/lenet5/keras/seed0/onnx"
-    )
+    record = run / "results/versions/tf2onnx" / OLD_TF2ONNX / "converted/lenet5/keras/seed0/onnx"
     assert f'"tf2onnx": "{OLD_TF2ONNX}"' in (record / "conversion.json").read_text()
     assert (record / "model.onnx").stat().st_size > 0
     # the pinned run's results were not touched: nothing of it reruns
-    done = snakemake(tiny_run, "-n", configfiles=(TINY,))
+    done = snakemake(run, "-n", configfiles=(TINY,))
     assert "Nothing to be done" in done.stdout + done.stderr
