@@ -140,3 +140,27 @@ def test_torch_rnn_through_onnx2torch(model: str, tmp_path: Path) -> None:
     (folder, record) = run_path(trained, "onnx+torch-fx", tmp_path)[-1]
     assert record.status == "ok", record.reason
     assert_allclose(outputs(folder, x), source, rtol=1e-4, atol=1e-5)
+
+
+LITERT_PYTHON = REPO / CONFIG["conversion"]["litert_torch"]["python"]
+
+
+@pytest.mark.skipif(
+    not LITERT_PYTHON.exists(),
+    reason="the opt-in litert-torch environment is absent (`make litert-torch-env`, 2 GB)",
+)
+@pytest.mark.parametrize("model", ["lenet5", "gru"])
+def test_torch_to_tflite_with_litert_torch(model: str, tmp_path: Path) -> None:
+    """The PyTorch -> TFLite hop in its own environment: a known input gives the source's
+    outputs in the LiteRT interpreter (token ids become int32, the batch is static)."""
+    trained = model_folder(tmp_path / "trained", model, "torch")
+    settings = {**hop_settings(CONFIG["conversion"], PINS, "torch", "tflite")}
+    settings["python"] = str(LITERT_PYTHON)
+    out = tmp_path / "tflite"
+    record = convert.run(
+        model=model, framework="torch", seed=0, route="tflite", source=trained,
+        settings=settings, threads=1, out_dir=out,
+    )  # fmt: skip
+    assert record.status == "ok", record.reason
+    x = neutral_inputs(model, n=int(settings["batch"]))
+    assert_allclose(outputs(out, x), outputs(trained, x), rtol=1e-4, atol=1e-5)

@@ -29,6 +29,8 @@ def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, 
     from convstudy.runtimes.litert import tflite_input
 
     python = Path(settings["python"])
+    if not python.is_absolute():  # `make litert-torch-env` makes it in the checkout
+        python = SRC.parent / python
     if not python.exists():
         raise NotAvailable(
             f"litert-torch environment {python} is absent (opt-in: `make litert-torch-env`)"
@@ -45,7 +47,12 @@ def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, 
     if done.returncode != 0:
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         raise RuntimeError(lines[-1] if lines else f"exit status {done.returncode}")
-    facts = {"converter": "litert_torch.convert (static batch)", **json.loads(done.stdout)}
+    # litert-torch prints its progress on stdout too: the facts are the last line
+    last = [line for line in done.stdout.splitlines() if line.startswith("{")][-1:]
+    facts = {
+        "converter": "litert_torch.convert (static batch)",
+        **json.loads(last[0] if last else "{}"),
+    }
     name, shape, dtype = tflite_input(out)
     return Converted(spec.observed("tflite", shape=shape, dtype=dtype, name=name), facts)
 
