@@ -26,15 +26,11 @@ import yaml
 
 from convstudy import registry
 from convstudy.jobs import attack
+from convstudy.workflow import attack_settings
 
 IMAGE_SIZES = (4, 8, 16)
 TEXT_BINS = ((10, 40), (41, 70), (71, 100))
 PER_BIN = 4
-
-
-def _settings(config: Mapping[str, Any], name: str, dataset: str) -> dict[str, Any]:
-    raw = config["robustness"][registry.attack(name).settings]
-    return {k: v[dataset] if isinstance(v, dict) else v for k, v in raw.items()}
 
 
 def _correct(predictions: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -72,7 +68,7 @@ def _run(
         model_outputs=workdir / "results/predictions" / cell / "original.npz",
         data_path=workdir / config["datasets"]["prepared_dir"] / f"{dataset}.npz",
         n_test=config["training"][model]["subset"]["test"],
-        settings=_settings(config, name, dataset),
+        settings=attack_settings(config["robustness"], name, dataset),
         threads=1,
         adversarial_out=tmp / "adversarial.npz",
         record_out=tmp / "attack.json",

@@ -44,6 +44,15 @@ def hop_settings(
     }
 
 
+def attack_settings(robustness: Mapping[str, Any], attack: str, dataset: str) -> dict[str, Any]:
+    """An attack's settings from the config's ``robustness`` section, a per-dataset value
+    (e.g. FGSM's epsilon) resolved for ``dataset``."""
+    settings = robustness[registry.attack(attack).settings]
+    return {
+        key: value[dataset] if isinstance(value, dict) else value for key, value in settings.items()
+    }
+
+
 def runtime_versions(pins: Mapping[str, str], framework: str, target: str) -> dict[str, str]:
     """The pinned versions of the packages of a prediction target's runtime."""
     return registry.pinned(registry.target_runtime(framework, target).packages, pins)
@@ -58,11 +67,3 @@ def prediction_device(device: str, framework: str, target: str) -> str:
     """The config's ``device`` for a target whose runtime can use it, else "cpu" (so that
     changing ``device`` reruns only the jobs it reaches)."""
     return device if registry.target_runtime(framework, target).gpu else "cpu"
-
-
-def source_format(path: str) -> str:
-    """The format of a model the user brings (``matrix.sources``); one line naming the
-    path when it is missing or of another kind."""
-    from convstudy.jobs.import_source import source_format as detect
-
-    return detect(path)

@@ -13,6 +13,7 @@ from convstudy import workflow as cs_workflow
 from convstudy.provenance import read_json
 from convstudy.records import RECORD_TYPES
 from convstudy.errors import ConvstudyError
+from convstudy.jobs.import_source import source_format
 
 
 def _validated(config):
@@ -63,10 +64,7 @@ SOURCES = {entry["name"]: entry for entry in MATRIX.get("sources") or []}
 
 def _source_formats():
     try:
-        return {
-            name: cs_workflow.source_format(entry["path"])
-            for name, entry in SOURCES.items()
-        }
+        return {name: source_format(entry["path"]) for name, entry in SOURCES.items()}
     except ConvstudyError as error:
         sys.exit(f"convstudy: {error}")
 
@@ -244,18 +242,29 @@ def prepare_inputs(wildcards):
     return [f"{config['datasets']['raw_dir']}/{wildcards.dataset}/.fetched"]
 
 
-def hop_source(wildcards):
-    """The model folder a hop converts: the trained model, or the route's previous hop."""
+def _hop_input(wildcards, first, converted):
+    """The model folder a hop converts: ``first`` (the trained or brought model) for a
+    route's first hop, else the ``converted`` folder of the route's previous hop."""
     parent = registry.parent_route(wildcards.route)
     if parent is None:
-        return TRAINED.format(**wildcards)
-    return CONVERTED.format(**{**wildcards, "route": parent})
+        return first.format(**wildcards)
+    return converted.format(**{**wildcards, "route": parent})
+
+
+def _prediction_input(wildcards, first, converted):
+    """The model folder a prediction runs: ``first`` for the original, else the target's."""
+    if wildcards.target == registry.ORIGINAL:
+        return first.format(**wildcards)
+    return converted.format(**{**wildcards, "route": wildcards.target})
+
+
+def hop_source(wildcards):
+    """The model folder a hop converts: the trained model, or the route's previous hop."""
+    return _hop_input(wildcards, TRAINED, CONVERTED)
 
 
 def prediction_source(wildcards):
-    if wildcards.target == registry.ORIGINAL:
-        return TRAINED.format(**wildcards)
-    return CONVERTED.format(**{**wildcards, "route": wildcards.target})
+    return _prediction_input(wildcards, TRAINED, CONVERTED)
 
 
 def _cells(pattern, **extra):
@@ -370,12 +379,9 @@ def selection_predictions(wildcards):
 
 def attack_settings(wildcards, attack=None):
     """The attack's settings; a per-dataset value (e.g. FGSM's epsilon) resolved."""
-    dataset = dataset_of(wildcards)
-    settings = ROBUSTNESS[registry.attack(attack or wildcards.attack).settings]
-    return {
-        key: value[dataset] if isinstance(value, dict) else value
-        for key, value in settings.items()
-    }
+    return cs_workflow.attack_settings(
+        ROBUSTNESS, attack or wildcards.attack, dataset_of(wildcards)
+    )
 
 
 def attack_versions(wildcards):
@@ -450,29 +456,20 @@ LOCALIZATION = f"results/localization/{CELL}/{{route}}"
 LOCALIZATION_PAIRS = "results/localization/pairs.json"
 
 
+def localized_routes_of(framework, seed, model=None):
+    """RQ1's routes and the matrix's paths of a localized seed (each once)."""
+    if seed not in LOCALIZATION_SEEDS:
+        return []
+    return list(
+        dict.fromkeys(
+            [*rq1_routes_of(framework, seed), *matrix_routes_of(framework, seed, model)]
+        )
+    )
+
+
 def localization_candidates():
     """The comparison of every RQ1 route and matrix path of the localized seeds."""
-    return [
-        path
-        for model in MODELS
-        for framework in FRAMEWORKS
-        for seed in LOCALIZATION_SEEDS
-        if seed in ALL_SEEDS
-        for path in expand(
-            COMPARISON,
-            model=model,
-            framework=framework,
-            seed=seed,
-            route=list(
-                dict.fromkeys(
-                    [
-                        *rq1_routes_of(framework, seed),
-                        *matrix_routes_of(framework, seed, model),
-                    ]
-                )
-            ),
-        )
-    ]
+    return _per_route(COMPARISON, "route", localized_routes_of)
 
 
 def localization_records():
@@ -607,10 +604,7 @@ SOURCE_PATH = f"{SOURCE}/paths/{{route}}.json"
 
 def source_hop_input(wildcards):
     """The folder a source's hop converts: the imported model or the previous hop."""
-    parent = registry.parent_route(wildcards.route)
-    if parent is None:
-        return SOURCE_MODEL.format(**wildcards)
-    return SOURCE_CONVERTED.format(**{**wildcards, "route": parent})
+    return _hop_input(wildcards, SOURCE_MODEL, SOURCE_CONVERTED)
 
 
 def source_hop_settings(wildcards):
@@ -620,9 +614,7 @@ def source_hop_settings(wildcards):
 
 
 def source_prediction_input(wildcards):
-    if wildcards.target == registry.ORIGINAL:
-        return SOURCE_MODEL.format(**wildcards)
-    return SOURCE_CONVERTED.format(**{**wildcards, "route": wildcards.target})
+    return _prediction_input(wildcards, SOURCE_MODEL, SOURCE_CONVERTED)
 
 
 def source_evaluation(wildcards):

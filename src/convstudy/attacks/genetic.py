@@ -45,6 +45,7 @@ from convstudy.attacks import Adversarial
 from convstudy.data.text import PAD_ID, UNK_ID, encode, tokenize
 from convstudy.errors import ConfigError
 from convstudy.frameworks import adapter
+from convstudy.records import describe_exception
 from convstudy.spec import ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -125,8 +126,9 @@ def fetch_vectors(url: str, sha256: str | None) -> str:
             pooch.retrieve(url, known_hash=f"sha256:{sha256}", path=pooch.os_cache("convstudy"))
         )
     except Exception as exc:  # network errors and checksum mismatches alike: one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"robustness.genetic.embedding: {url}: {first}") from exc
+        raise ConfigError(
+            f"robustness.genetic.embedding: {url}: {describe_exception(exc)}"
+        ) from exc
 
 
 def load_vectors(source: str, keep: Iterable[str]) -> tuple[list[str], np.ndarray]:

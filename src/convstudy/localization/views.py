@@ -33,6 +33,7 @@ from convstudy.localization import runner
 from convstudy.localization.inputs import LocalizationError, input_names, load_model
 from convstudy.localization.layout import align
 from convstudy.localization.stages import relative_difference
+from convstudy.records import describe_exception
 
 #: A converted view must reproduce its model's outputs within this relative difference.
 VIEW_TOLERANCE = 1e-4
@@ -108,10 +109,7 @@ def _convert_folder(folder: Path, role: str) -> View:
             module.convert(folder, spec, out, settings=settings)
             model = onnx.load(str(out))
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise _fail(
-                role, folder, f"{entry.name} failed: {type(exc).__name__}: {first}"
-            ) from exc
+            raise _fail(role, folder, f"{entry.name} failed: {describe_exception(exc)}") from exc
     predict = frameworks.adapter(spec.format).predictor(frameworks.load(folder, spec))
     return View(model, spec.format, folder, predict, f"{entry.name} (opset {VIEW_OPSET})")
 
@@ -122,16 +120,11 @@ def _torch_fx(folder: Path, artifact: Path, spec: Any, role: str) -> View:
     converters trace, the dynamo exporter rejects some of them)."""
     import torch
 
-    from convstudy.converters.onnx2torch import GRAPH_FILE, WEIGHTS_FILE
-    from convstudy.converters.onnx2torch_ops import build_module
     from convstudy.frameworks import adapter
+    from convstudy.runtimes.onnx2torch import rebuild
 
-    module = build_module(onnx.load(str(artifact / GRAPH_FILE)))
-    module.load_state_dict(
-        torch.load(artifact / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-    )
-    module.eval()
-    example = torch.from_numpy(np.ascontiguousarray(spec.layout.prepare(_example(spec))))
+    module = rebuild(artifact)
+    example = torch.from_numpy(np.ascontiguousarray(spec.example(batch=2)))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "model.onnx"
         try:
@@ -142,17 +135,9 @@ def _torch_fx(folder: Path, artifact: Path, spec: Any, role: str) -> View:
             )  # fmt: skip
             model = onnx.load(str(out))
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise _fail(role, folder, f"torch.onnx failed: {type(exc).__name__}: {first}") from exc
+            raise _fail(role, folder, f"torch.onnx failed: {describe_exception(exc)}") from exc
     predict = adapter("torch").predictor(module)
     return View(model, "torch-fx", folder, predict, f"torch.onnx TorchScript (opset {VIEW_OPSET})")
-
-
-def _example(spec: Any) -> np.ndarray:
-    """Two framework-neutral inputs of the spec's shape (uint8 images or token ids)."""
-    if spec.layout.scale is None:
-        return np.ones((2, *spec.input_shape), dtype=np.int64)
-    return np.full((2, *spec.input_shape), 128, dtype=np.uint8)
 
 
 def _state_dict(path: Path, model_name: str | None, role: str) -> View:
