@@ -20,7 +20,7 @@ setup: $(STAMP)
 ## Runs the default study (config/config.yaml); results land in results/. Also finishes a
 ## run that was killed: stale lock removed when nothing else runs here, interrupted jobs
 ## rerun, finished ones kept (see src/convstudy/resume.py).
-study: setup
+study: setup litert-torch-env
 	$(BIN)/python -m convstudy.resume --cores $(CORES) --keep-going
 	@echo "Tables and Figure 2: results/report/   per-cell tables: results/tables/   logs: logs/"
 
@@ -41,7 +41,7 @@ coreml-mac:
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/python -m convstudy.mac --cores $(CORES) --keep-going $(MAC_ARGS)
 
-test: setup
+test: setup litert-torch-env
 	$(BIN)/python -m pytest
 
 lint: setup
@@ -50,13 +50,14 @@ lint: setup
 	$(BIN)/ruff check src tests workflow/scripts
 	$(BIN)/mypy src
 
-benchmark: setup
+benchmark: setup litert-torch-env
 	$(BIN)/python -m convstudy.benchmark --cores $(CORES)
 
 clean:
 	rm -rf results logs benchmarks .snakemake .benchmark
 
-## Opt-in: the litert-torch environment for the matrix's PyTorch -> TFLite hop (~2 GB).
+## The litert-torch environment for the matrix's PyTorch -> TFLite hop (~2 GB), apart from
+## .venv because litert-torch breaks pydantic beside the main stack; made by study and test.
 LITERT_VENV ?= .venv-litert-torch
 litert-torch-env: $(LITERT_VENV)/.installed
 $(LITERT_VENV)/.installed: envs/litert-torch.txt

@@ -69,7 +69,7 @@ def _click_menu(driver: webdriver.Chrome, label: str) -> None:
     ]
     if not items:
         raise AssertionError(f"no menu entry {label!r}: {_nav(driver).text!r}")
-    items[0].click()
+    _click(driver, items[0])  # a native click can land on the result pane that overlaps it
 
 
 def _click(driver: webdriver.Chrome, element: WebElement) -> None:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import http.server
 import json
+import socket
+import subprocess
+import threading
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +22,9 @@ from conftest import run_python
 from helpers import model_folder, neutral_inputs
 
 from convstudy import attacks, frameworks
-from convstudy.attacks import boundary, genetic
+from convstudy.attacks import boundary, embedding, genetic
 from convstudy.data.text import UNK_ID
+from convstudy.errors import ConfigError
 from convstudy.jobs import select
 from convstudy.provenance import Provenance
 from convstudy.records import PredictionRecord
@@ -154,20 +165,25 @@ def test_genetic_attack_runs_offline_and_leaves_unknown_and_stop_words() -> None
     assert run_python(GENETIC_OFFLINE)[-1] == "ok glove-6b-50d False True"
 
 
+@contextlib.contextmanager
+def http_server(folder: Path) -> Iterator[str]:
+    """A local HTTP server of ``folder``; yields its base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_vectors_fetched_by_url_only_with_their_checksum(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An embedding named by URL (the recipe's counter-fitted vectors from their publisher)
-    is downloaded once and used only when its sha256 matches; served here from a local
-    HTTP server."""
-    import functools
-    import hashlib
-    import http.server
-    import threading
-
+    """An embedding named by URL is downloaded once and used only when its sha256
+    matches; served here from a local HTTP server."""
     import pooch
-
-    from convstudy.errors import ConfigError
 
     served = tmp_path / "served"
     served.mkdir()
@@ -175,18 +191,118 @@ def test_vectors_fetched_by_url_only_with_their_checksum(
     vectors.write_text("good 1.0 0.0\ngreat 0.9 0.1\nbad -1.0 0.0\n")
     digest = hashlib.sha256(vectors.read_bytes()).hexdigest()
     monkeypatch.setattr(pooch, "os_cache", lambda name: tmp_path / "cache")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/vectors.txt"
-    try:
+    with http_server(served) as base:
+        url = f"{base}/vectors.txt"
         with pytest.raises(ConfigError, match="embedding_sha256: required"):
-            genetic.fetch_vectors(url, None)
+            embedding.fetch_vectors(url, None)
         with pytest.raises(ConfigError, match="vectors.txt"):
-            genetic.fetch_vectors(url, "0" * 64)  # a different file: refused
-        local = genetic.fetch_vectors(url, digest)
-    finally:
-        server.shutdown()
-    words, matrix = genetic.load_vectors(local, ["good", "bad", "unknown"])
+            embedding.fetch_vectors(url, "0" * 64)  # a different file: refused
+        local = embedding.fetch_vectors(url, digest)
+        settings = {"embedding": url, "embedding_sha256": digest, "counter_fitted": True}
+        used = embedding.resolve(settings, None, tmp_path / "raw")
+    assert Path(used.source).parent == tmp_path / "raw" / "embeddings"
+    assert used.counter_fitted and used.checksum == f"sha256:{digest}"
+    words, matrix = embedding.load_vectors(local, ["good", "bad", "unknown"])
     assert words == ["good", "bad"] and matrix.shape == (2, 2)
-    assert genetic.fetch_vectors("glove-6b-50d", None) == "glove-6b-50d"  # not a URL
+    assert embedding.fetch_vectors("glove-6b-50d", None) == "glove-6b-50d"  # not a URL
+
+
+def test_git_blob_id_is_what_git_prints(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(bytes(range(256)) * 1000)
+    git = subprocess.run(
+        ["git", "hash-object", str(path)], check=True, capture_output=True, text=True
+    )
+    assert embedding.git_blob_id(path) == git.stdout.strip()
+
+
+def _publisher(tmp_path: Path) -> tuple[Path, embedding.PublishedFile]:
+    """A stand-in publisher repository serving a zipped vectors file as the counter-fitted
+    one is laid out (``<repository>/<commit>/word_vectors/<file>``)."""
+    served = tmp_path / "served"
+    real = embedding.COUNTER_FITTED_FILE
+    zipped = served / real.repository / real.commit / real.path
+    zipped.parent.mkdir(parents=True)
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("counter-fitted-vectors.txt", "good 1 0 0\ngreat 0.9 0.1 0\nbad -1 0 0\n")
+    return served, dataclasses.replace(real, blob=embedding.git_blob_id(zipped))
+
+
+def test_counter_fitted_vectors_are_downloaded_checked_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served, published = _publisher(tmp_path)
+    raw = tmp_path / "raw"
+    settings = {"embedding": "counter-fitted", "embedding_fallback": "glove-6b-50d"}
+    with http_server(served) as base:
+        monkeypatch.setattr(
+            embedding,
+            "COUNTER_FITTED_FILE",
+            dataclasses.replace(published, blob="0" * 40, host=base),
+        )
+        with pytest.raises(ConfigError, match="git blob id .* expected 0000"):
+            embedding.resolve(settings, None, raw)  # another file: refused, no fallback
+        assert not any(raw.rglob("*.zip")) and not any(raw.rglob(".*"))  # nothing left
+        monkeypatch.setattr(
+            embedding, "COUNTER_FITTED_FILE", dataclasses.replace(published, host=base)
+        )
+        used = embedding.resolve(settings, None, raw)
+    kept = raw / "counter-fitting" / published.name
+    assert used == embedding.Embedding(
+        "counter-fitted", str(kept), True, f"git-blob-sha1:{published.blob}", "counter-fitted"
+    )
+    # the server is gone: the kept copy is used, checked again
+    assert embedding.resolve(settings, None, raw) == used
+    words, matrix = embedding.load_vectors(used.source, ["good", "bad", "film"])
+    assert words == ["good", "bad"] and matrix.shape == (2, 3)
+    # a local data folder's copy comes first, and is checked too
+    local = tmp_path / "local" / "counter-fitting"
+    local.mkdir(parents=True)
+    (local / published.name).write_bytes(b"not the file")
+    with pytest.raises(ConfigError, match=f"{local / published.name}: git blob id"):
+        embedding.resolve(settings, tmp_path / "local", raw)
+
+
+def test_an_unreachable_embedding_falls_back_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, published = _publisher(tmp_path)
+    with socket.socket() as sock:  # a port with no server
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setattr(
+        embedding,
+        "COUNTER_FITTED_FILE",
+        dataclasses.replace(published, host=f"http://127.0.0.1:{port}"),
+    )
+    settings = {"embedding": "counter-fitted", "embedding_fallback": "glove-6b-50d"}
+    used = embedding.resolve(settings, None, tmp_path / "raw")
+    assert (used.name, used.source, used.counter_fitted) == ("glove-6b-50d", "glove-6b-50d", False)
+    assert used.requested == "counter-fitted" and f"127.0.0.1:{port}" in str(used.fallback_reason)
+    facts = used.facts()
+    assert facts["embedding"] == "glove-6b-50d" and facts["embedding_requested"] == "counter-fitted"
+    with pytest.raises(ConfigError, match="no embedding_fallback"):
+        embedding.resolve({**settings, "embedding_fallback": None}, None, tmp_path / "raw")
+    out = tmp_path / "embedding.json"
+    used.dump(out)
+    assert embedding.Embedding.load(out) == used
+
+
+def test_attack_cost_names_each_text_attacks_embedding() -> None:
+    from convstudy.report.robustness import table_attack_cost
+
+    base = {"seed": 0, "status": "ok", "reason": None, "n": 8, "success_rate": 0.5}
+    attacks = pd.DataFrame(
+        [
+            {**base, "model": "gru", "framework": "torch", "attack": "genetic",
+             "facts_embedding": "glove-6b-50d", "facts_counter_fitted": False},
+            {**base, "model": "lstm", "framework": "torch", "attack": "genetic",
+             "facts_embedding": "counter-fitted", "facts_counter_fitted": True},
+            {**base, "model": "lenet5", "framework": "torch", "attack": "fgsm",
+             "facts_embedding": None, "facts_counter_fitted": None},
+        ]
+    )  # fmt: skip
+    table = table_attack_cost(attacks).set_index("model")
+    assert table.loc["gru", "embedding"] == "glove-6b-50d (not counter-fitted)"
+    assert table.loc["lstm", "embedding"] == "counter-fitted (counter-fitted)"
+    assert table.loc["lenet5", "embedding"] == ""

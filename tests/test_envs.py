@@ -103,7 +103,7 @@ def test_every_rule_runs_in_an_existing_env() -> None:
     assert used["onnxruntime"] == hops
     assert used["coreml"] == hops | {"read_weights"}
     assert used["torch"] == used["keras"] == hops | {"train"}
-    assert used["attacks"] == {"attack", "attack_direct"}
+    assert used["attacks"] == {"embedding", "attack", "attack_direct"}
     assert used["report"] == {
         "compare", "gather", "report", "ablation_init", "select", "robustness",
         "report_robustness", "matrix_path", "matrix_report", "localization_pairs",

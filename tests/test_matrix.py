@@ -147,7 +147,7 @@ LITERT_PYTHON = REPO / CONFIG["conversion"]["litert_torch"]["python"]
 
 @pytest.mark.skipif(
     not LITERT_PYTHON.exists(),
-    reason="the opt-in litert-torch environment is absent (`make litert-torch-env`, 2 GB)",
+    reason="the litert-torch environment is absent (`make litert-torch-env`, 2 GB)",
 )
 @pytest.mark.parametrize("model", ["lenet5", "gru"])
 def test_torch_to_tflite_with_litert_torch(model: str, tmp_path: Path) -> None:

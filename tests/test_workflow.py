@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -30,8 +31,9 @@ def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     # weights of the 2 CoreML formats read back; one gather job per table; the
     # matched-initialisation ablation: LSTM and GRU in Keras from PyTorch's initial
     # weights, both seeds, and its table.
-    # RQ3 on seed 0: 6 image cells x (FGSM, Boundary) and 4 text cells x genetic, each
-    # replayed on 5 targets and compared on 4 routes; Boundary on the 6 ONNX models.
+    # RQ3 on seed 0: 6 image cells x (FGSM, Boundary) and 4 text cells x genetic (with the
+    # run's word embedding, resolved once), each replayed on 5 targets and compared on 4
+    # routes; Boundary on the 6 ONNX models.
     # The matrix (seed 0, every model): 6 torch and 7 keras paths with 5 and 6 hops beside
     # RQ1's, each hop converted, predicted and compared: 5 x 11 more of each, and 5 x 13
     # path records. Localization: which converted models it runs on is known only
@@ -39,7 +41,7 @@ def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     assert counts == {
         "prepare_dataset": 3, "train": 20, "convert": 80 + 55, "read_weights": 40,
         "predict": 100 + 55, "compare": 80 + 55, "gather": 9, "report": 1,
-        "train_matched": 4, "ablation_init": 1, "select": 10, "attack": 16,
+        "train_matched": 4, "ablation_init": 1, "embedding": 1, "select": 10, "attack": 16,
         "attack_direct": 6, "replay": 80, "robustness": 64, "report_robustness": 1,
         "matrix_path": 65, "matrix_report": 1, "localization_pairs": 1,
         "localization_report": 1, "all": 1,
@@ -192,7 +194,15 @@ def test_tiny_run_attacks_and_replays(tiny_run: Path) -> None:
     fgsm = attacked.xs("fgsm", level="attack")
     assert (fgsm["median_linf"].dropna() <= 0.1 + 1e-6).all()  # FGSM stays within epsilon
     assert (attacked.xs("boundary", level="attack")["success_rate"] > 0.5).all()
-    assert attacked.xs("genetic", level="attack")["facts_counter_fitted"].eq(False).all()
+    # the default embedding: the counter-fitted vectors, or (offline) the GloVe fallback,
+    # and every row says which and why
+    genetic = attacked.xs("genetic", level="attack")
+    assert genetic["facts_embedding_requested"].eq("counter-fitted").all()
+    fell_back = genetic["facts_embedding_fallback_reason"].notna()
+    assert genetic["facts_counter_fitted"].eq(~fell_back).all()
+    assert genetic.loc[fell_back, "facts_embedding"].eq("glove-6b-50d").all()
+    embedding = json.loads((tiny_run / "data" / "prepared" / "embedding.json").read_text())
+    assert embedding["name"] == genetic["facts_embedding"].iloc[0]
     robust = pd.read_csv(tables / "robustness.csv")
     coreml = robust[robust["format"].str.startswith("coreml")]
     assert set(coreml["status"]) == {"not_run"}  # reported, not dropped

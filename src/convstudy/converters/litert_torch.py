@@ -32,9 +32,7 @@ def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, 
     if not python.is_absolute():  # `make litert-torch-env` makes it in the checkout
         python = SRC.parent / python
     if not python.exists():
-        raise NotAvailable(
-            f"litert-torch environment {python} is absent (opt-in: `make litert-torch-env`)"
-        )
+        raise NotAvailable(f"litert-torch environment {python} is absent (`make litert-torch-env`)")
     command = [str(python), "-m", __name__, str(source), str(out), str(settings["batch"])]
     done = subprocess.run(
         command,

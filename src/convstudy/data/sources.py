@@ -251,7 +251,7 @@ def verify(path: str | Path, sha256: str, what: str = "") -> str:
     return got
 
 
-class _LogProgress:
+class LogProgress:
     """A pooch progress bar that logs about every 10 % (job logs have no terminal)."""
 
     def __init__(self, url: str) -> None:
@@ -290,7 +290,7 @@ def fetch(url: str, dest: str | Path, sha256: str, what: str = "", timeout: floa
         logger.info("%s: already present and verified", dest)
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    downloader = pooch.HTTPDownloader(progressbar=_LogProgress(url), timeout=timeout)
+    downloader = pooch.HTTPDownloader(progressbar=LogProgress(url), timeout=timeout)
     try:
         pooch.retrieve(
             url,

@@ -45,10 +45,13 @@ def run(
     record_out: str | Path,
     target: str | Path | None = None,
     route: str = registry.ORIGINAL,
+    embedding: str | Path | None = None,
 ) -> AttackRecord:
     """Attack the trained model of folder ``trained`` on the selected inputs; or, with
     ``target`` (a converted model's folder, ``route`` its name), that converted model
-    directly in its own runtime (attacks that need only outputs: ``attack_predictor``)."""
+    directly in its own runtime (attacks that need only outputs: ``attack_predictor``).
+    ``embedding``: the run's resolved word embedding (rule ``embedding``), for the attacks
+    that read one."""
     chosen = json.loads(Path(selection).read_text())
     indices = np.asarray(chosen["indices"], dtype=np.int64)
     record = AttackRecord(
@@ -88,6 +91,8 @@ def run(
         rest = np.setdiff1d(np.arange(len(arrays["y_test"])), indices)
         with np.load(model_outputs) as attacked:  # the attacked model's own labels
             extra["pool"] = (arrays["x_test"][rest], attacked["outputs"][rest].argmax(axis=1))
+    if embedding is not None:
+        settings = {**settings, "resolved_embedding": json.loads(Path(embedding).read_text())}
     tic = time.perf_counter()
     result = (
         run_attack(net, spec, x, y, settings=settings, seed=seed, **extra)

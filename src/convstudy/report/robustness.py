@@ -153,9 +153,10 @@ def table_attack_cost(attacks: pd.DataFrame) -> pd.DataFrame:
     ± std over seeds)."""
     if "target" in attacks:
         attacks = attacks.assign(target=attacks["target"].map(target_column))
-    return summarise(
+    by = [*KEYS, "attack", "target"] if "target" in attacks else [*KEYS, "attack"]
+    table = summarise(
         attacks,
-        [*KEYS, "attack", "target"] if "target" in attacks else [*KEYS, "attack"],
+        by,
         {
             "n": ".0f",
             "success_rate": ".3f",
@@ -165,3 +166,20 @@ def table_attack_cost(attacks: pd.DataFrame) -> pd.DataFrame:
             "seconds_per_input": ".3f",
         },
     )
+    if "facts_embedding" in attacks and attacks["facts_embedding"].notna().any():
+        table.insert(len(by), "embedding", _embeddings(attacks, by).values)
+    return table
+
+
+def _embeddings(attacks: pd.DataFrame, by: list[str]) -> pd.Series:
+    """Per group: the word embeddings its rows used, each said to be counter-fitted or
+    not ("" for attacks without one)."""
+
+    def name(row: pd.Series) -> str:
+        if pd.isna(row["facts_embedding"]):
+            return ""
+        fitted = row.get("facts_counter_fitted") in (True, "True")  # bool, or from a CSV
+        return f"{row['facts_embedding']} ({'' if fitted else 'not '}counter-fitted)"
+
+    named = attacks.assign(_embedding=attacks.apply(name, axis=1))
+    return named.groupby(by, sort=False)["_embedding"].agg(lambda v: "; ".join(sorted(set(v))))
