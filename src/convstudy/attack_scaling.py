@@ -25,6 +25,7 @@ import pandas as pd
 import yaml
 
 from convstudy import registry
+from convstudy.attacks.embedding import RESOLVED_FILE
 from convstudy.jobs import attack
 from convstudy.workflow import attack_settings
 
@@ -45,6 +46,7 @@ def _run(
     workdir: Path, config: Mapping[str, Any], model: str, name: str, indices: np.ndarray, tmp: Path
 ) -> dict[str, Any]:
     cell = f"{model}/torch/seed0"
+    prepared = workdir / config["datasets"]["prepared_dir"]
     dataset = registry.model(model).dataset
     selection = tmp / f"{model}-{name}-{len(indices)}.json"
     selection.write_text(
@@ -66,12 +68,14 @@ def _run(
         trained=workdir / "results/models" / cell,
         selection=selection,
         model_outputs=workdir / "results/predictions" / cell / "original.npz",
-        data_path=workdir / config["datasets"]["prepared_dir"] / f"{dataset}.npz",
+        data_path=prepared / f"{dataset}.npz",
         n_test=config["training"][model]["subset"]["test"],
         settings=attack_settings(config["robustness"], name, dataset),
         threads=1,
         adversarial_out=tmp / "adversarial.npz",
         record_out=tmp / "attack.json",
+        # the word embedding the run's attacks used
+        embedding=prepared / RESOLVED_FILE if registry.attack(name).embedding else None,
     )
     return {
         "model": model,

@@ -14,6 +14,7 @@ from convstudy.provenance import read_json
 from convstudy.records import RECORD_TYPES
 from convstudy.errors import ConvstudyError
 from convstudy.jobs.import_source import source_format
+from convstudy.attacks.embedding import RESOLVED_FILE as RESOLVED_EMBEDDING
 
 
 def _validated(config):
@@ -141,7 +142,7 @@ REPLAY = f"{ROBUST}/{{attack}}/replay/{{target}}.npz"
 ROBUSTNESS_RECORD = f"{ROBUST}/{{attack}}/{{route}}.json"
 MATRIX_PATH = f"results/matrix/{CELL}/{{route}}.json"
 # the word embedding of the run's text attacks, resolved once (rule embedding)
-EMBEDDING = f"{PREPARED}/embedding.json"
+EMBEDDING = f"{PREPARED}/{RESOLVED_EMBEDDING}"
 
 
 def rule_resources(rule):

@@ -28,7 +28,7 @@ rule embedding:
     conda:
         "../../envs/attacks.yaml"
     resources:
-        **rule_resources("fetch_dataset"),
+        **rule_resources("embedding"),
     params:
         settings=embedding_settings,
         local_dir=LOCAL_DATA_DIR,

@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 GLOVE = "glove-6b-50d"
 #: The counter-fitted vectors of the original recipe, from their publisher.
 COUNTER_FITTED = "counter-fitted"
+#: The run's resolved embedding (rule ``embedding``), in the prepared-data folder.
+RESOLVED_FILE = "embedding.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,9 +244,7 @@ def resolve(
         used = resolve(
             {"embedding": fallback, "counter_fitted": False}, local_dir, raw_dir
         )  # fmt: skip
-        return dataclasses.replace(
-            used, counter_fitted=False, requested=requested, fallback_reason=str(why)
-        )
+        return dataclasses.replace(used, requested=requested, fallback_reason=str(why))
 
 
 # ---- reading vectors

@@ -229,11 +229,9 @@ def attack(
     vocab = list(spec.vocab or ())
     if OOV_WORD in vocab:
         raise ValueError(f"the placeholder {OOV_WORD!r} is a vocabulary word")
-    resolved = settings.get("resolved_embedding")
-    used = (
-        Embedding(**resolved)
-        if resolved
-        else resolve(settings, resolve_local_dir(None), Path("data/raw"))
+    # the run's embedding (rule embedding); called outside a run, resolved here
+    used: Embedding = settings.get("resolved_embedding") or resolve(
+        settings, resolve_local_dir(None), Path("data/raw")
     )
     cache = Path(tempfile.mkdtemp(prefix="convstudy-textattack-"))
     try:

@@ -18,6 +18,7 @@ from typing import Any, cast
 import numpy as np
 
 from convstudy import attacks, frameworks, registry, runtimes
+from convstudy.attacks.embedding import Embedding
 from convstudy.data import load_prepared, subset
 from convstudy.jobs.convert import upstream_failure
 from convstudy.provenance import Provenance
@@ -92,7 +93,7 @@ def run(
         with np.load(model_outputs) as attacked:  # the attacked model's own labels
             extra["pool"] = (arrays["x_test"][rest], attacked["outputs"][rest].argmax(axis=1))
     if embedding is not None:
-        settings = {**settings, "resolved_embedding": json.loads(Path(embedding).read_text())}
+        settings = {**settings, "resolved_embedding": Embedding.load(embedding)}
     tic = time.perf_counter()
     result = (
         run_attack(net, spec, x, y, settings=settings, seed=seed, **extra)
