@@ -23,12 +23,14 @@ include: "workflow/rules/matrix.smk"
 include: "workflow/rules/localize.smk"
 include: "workflow/rules/versions.smk"
 include: "workflow/rules/sources.smk"
+include: "workflow/rules/targets.smk"
 
 
+# Every stage the config turns on (workflow/rules/targets.smk names each one).
 rule all:
     default_target: True
     input:
-        final_targets(),
+        GRID.stage_targets("report"),
 
 
 # With the env check on, every job learns its rule's conda directive (see convstudy.envs).

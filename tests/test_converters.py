@@ -13,10 +13,10 @@ from numpy.testing import assert_allclose
 
 from convstudy import runtimes
 from convstudy.config import read_pins
+from convstudy.grid import hop_settings
 from convstudy.jobs import convert, read_weights
 from convstudy.records import ConversionRecord
 from convstudy.spec import ModelSpec
-from convstudy.workflow import hop_settings
 
 CONVERSION = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["conversion"]
 PINS = read_pins(REPO / "envs" / "requirements.txt")

@@ -10,7 +10,7 @@ import pytest
 from conftest import run_python
 
 from convstudy import registry
-from convstudy.workflow import prediction_device
+from convstudy.grid import prediction_device
 
 RESOLVE = """
 import json, sys

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import REPO, run_python
 
-from convstudy import envs, registry
+from convstudy import envs, grid, registry
 from convstudy.config import read_pins
 from convstudy.envs import pip_requirements
 
@@ -19,7 +19,12 @@ ENVS = sorted((REPO / "envs").glob("*.yaml"))
 FORMATS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["formats"]
 PINS = read_pins(REPO / "envs" / "requirements.txt")
 RULE_FILES = "\n".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk"))
-RULES = re.findall(r"^(?:rule|checkpoint) (\w+):", RULE_FILES, re.MULTILINE)
+#: Every rule that runs a job (the named targets of targets.smk only gather files).
+RULES = [
+    rule
+    for rule in re.findall(r"^(?:rule|checkpoint) (\w+):", RULE_FILES, re.MULTILINE)
+    if rule not in {"report", *grid.STAGES}
+]
 #: Rules the tiny run does not use (config `versions` and `matrix.sources` are empty there):
 #: tests/test_versions.py and tests/test_sources.py run them with the same env check.
 NOT_IN_TINY_RUN = {
@@ -65,9 +70,11 @@ def conda_directives() -> dict[str, str]:
     directives = {}
     for chunk in re.split(r"^(?=rule |checkpoint )", RULE_FILES, flags=re.MULTILINE)[1:]:
         rule = re.match(r"(?:rule|checkpoint) (\w+):", chunk)[1]
+        if rule not in RULES:
+            continue
         value = re.search(r"^    conda:\n\s+(\S+)", chunk, re.MULTILINE)[1]
-        if value.startswith("cs_workflow."):
-            directives[rule] = f"convstudy.workflow:{value.removeprefix('cs_workflow.')}"
+        if value.startswith("grid."):
+            directives[rule] = f"convstudy.grid:{value.removeprefix('grid.')}"
         else:
             directives[rule] = Path(value.strip('"')).name.removesuffix(".yaml")
     return directives
@@ -89,12 +96,12 @@ def job_envs() -> dict[str, set[str]]:
 def test_every_rule_names_its_env() -> None:
     assert set(conda_directives()) == set(RULES)
     # A rule whose env does not depend on wildcards names its env file directly.
-    assert conda_directives()["report"] == "report"
+    assert conda_directives()["report_fidelity"] == "report"
     assert conda_directives()["train"] == "{framework}"
 
 
 def test_every_rule_runs_in_an_existing_env() -> None:
-    assert {"prepare_dataset", "train", "convert", "predict", "report"} <= set(RULES)
+    assert {"prepare_dataset", "train", "convert", "predict", "report_fidelity"} <= set(RULES)
     used = job_envs()
     for name in used:
         assert envs.env_file(name).is_file(), f"envs/{name}.yaml is missing"
@@ -105,7 +112,7 @@ def test_every_rule_runs_in_an_existing_env() -> None:
     assert used["torch"] == used["keras"] == hops | {"train"}
     assert used["attacks"] == {"embedding", "attack", "attack_direct"}
     assert used["report"] == {
-        "compare", "gather", "report", "ablation_init", "select", "robustness",
+        "compare", "gather", "report_fidelity", "ablation_init", "select", "robustness",
         "report_robustness", "matrix_path", "matrix_report", "localization_pairs",
         "localization_report", "converter_env", "compare_version", "versions_report",
         "compare_source", "source_path", "sources_report",
@@ -116,14 +123,13 @@ def test_every_rule_runs_in_an_existing_env() -> None:
 
 
 def test_the_env_check_reads_the_rules_directives() -> None:
-    from convstudy import workflow
 
     class Rule:
         def __init__(self, name: str, conda_env: object) -> None:
             self.name, self.conda_env = name, conda_env
 
-    table = envs.rule_envs([Rule("a", "../../envs/report.yaml"), Rule("b", workflow.predict_env)])
-    assert table == {"a": "report", "b": "convstudy.workflow:predict_env"}
+    table = envs.rule_envs([Rule("a", "../../envs/report.yaml"), Rule("b", grid.predict_env)])
+    assert table == {"a": "report", "b": "convstudy.grid:predict_env"}
     assert envs.job_env(table["b"], {"framework": "keras", "target": "onnx"}) == "onnxruntime"
     assert envs.job_env(table["b"], {"framework": "keras", "target": "original"}) == "keras"
 

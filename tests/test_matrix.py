@@ -14,11 +14,11 @@ from numpy.testing import assert_allclose
 
 from convstudy import registry, runtimes
 from convstudy.config import read_pins
+from convstudy.grid import hop_settings
 from convstudy.jobs import convert
 from convstudy.metrics import topk_kendall_tau
 from convstudy.records import ConversionRecord
 from convstudy.spec import ModelSpec
-from convstudy.workflow import hop_settings
 
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 PINS = read_pins(REPO / "envs" / "requirements.txt")

@@ -40,11 +40,28 @@ def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     # after their comparisons (a checkpoint), so a dry run shows none of its jobs.
     assert counts == {
         "prepare_dataset": 3, "train": 20, "convert": 80 + 55, "read_weights": 40,
-        "predict": 100 + 55, "compare": 80 + 55, "gather": 9, "report": 1,
+        "predict": 100 + 55, "compare": 80 + 55, "gather": 9, "report_fidelity": 1,
         "train_matched": 4, "ablation_init": 1, "embedding": 1, "select": 10, "attack": 16,
         "attack_direct": 6, "replay": 80, "robustness": 64, "report_robustness": 1,
         "matrix_path": 65, "matrix_report": 1, "localization_pairs": 1,
         "localization_report": 1, "all": 1,
+    }  # fmt: skip
+
+
+def test_named_targets_schedule_only_their_stage(tmp_path: Path, data_dir: Path) -> None:
+    env = {"CONVSTUDY_DATA_DIR": str(data_dir)}
+    rq3 = dry_run(tmp_path, "rq3", env=env)
+    # RQ3 needs the seed-0 cells' RQ1 predictions (they choose the attacked inputs), then
+    # its own jobs; nothing of the matrix, the ablation, localization or the weight read-back
+    assert rq3 == {
+        "embedding": 1, "prepare_dataset": 3, "train": 10, "convert": 40, "predict": 50,
+        "select": 10, "attack": 16, "attack_direct": 6, "replay": 80, "robustness": 64,
+        "gather": 2, "report_robustness": 1, "rq3": 1,
+    }  # fmt: skip
+    matrix = dry_run(tmp_path, "matrix", env=env)
+    assert matrix == {
+        "prepare_dataset": 3, "train": 10, "convert": 65, "predict": 75, "compare": 65,
+        "matrix_path": 65, "gather": 1, "matrix_report": 1, "matrix": 1,
     }  # fmt: skip
 
 
@@ -267,15 +284,15 @@ RERUNS = {
     # Boundary, Boundary on ONNX; GRU: genetic), replays and comparisons rerun
     "tf2onnx": {"convert": 6, "predict": 6, "compare": 6, "matrix_path": 2, "gather": 7,
                 "select": 2, "attack": 3, "attack_direct": 1, "replay": 15, "robustness": 12,
-                "report": 1, "matrix_report": 1, "all": 1, **RQ3, **LOC},
+                "report_fidelity": 1, "matrix_report": 1, "all": 1, **RQ3, **LOC},
     # every CoreML conversion and its weight read-back; every cell's attacks
     "coremltools": {"convert": 8, "read_weights": 8, "predict": 8, "compare": 8, "gather": 7,
                     "select": 4, "attack": 6, "attack_direct": 2, "replay": 30,
-                    "robustness": 24, "report": 1, "all": 1, **RQ3, **LOC},
+                    "robustness": 24, "report_fidelity": 1, "all": 1, **RQ3, **LOC},
     # torch -> onnx, its fp16 hop and the 4 matrix hops after it, of 2 models
     "onnxscript": {"convert": 12, "predict": 12, "compare": 12, "matrix_path": 6, "gather": 7,
                    "select": 2, "attack": 3, "attack_direct": 1, "replay": 15,
-                   "robustness": 12, "report": 1, "matrix_report": 1, "all": 1, **RQ3, **LOC},
+                   "robustness": 12, "report_fidelity": 1, "matrix_report": 1, "all": 1, **RQ3, **LOC},
     # onnx -> torch-fx only (converter and runtime): RQ1's and RQ3's tables are untouched
     "onnx2torch": {"convert": 2, "predict": 2, "compare": 2, "matrix_path": 2, "gather": 3,
                    "matrix_report": 1, "all": 1, **LOC},
@@ -315,7 +332,7 @@ def test_changing_one_models_hyperparameter_reruns_only_that_model(
         "replay": 20,
         "robustness": 16,
         "gather": 9,
-        "report": 1,
+        "report_fidelity": 1,
         "report_robustness": 1,
         "all": 1,
         **LOC,

@@ -26,8 +26,8 @@ import yaml
 
 from convstudy import registry
 from convstudy.attacks.embedding import RESOLVED_FILE
+from convstudy.grid import attack_settings
 from convstudy.jobs import attack
-from convstudy.workflow import attack_settings
 
 IMAGE_SIZES = (4, 8, 16)
 TEXT_BINS = ((10, 40), (41, 70), (71, 100))

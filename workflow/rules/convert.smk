@@ -8,12 +8,12 @@ rule convert:
     benchmark:
         f"benchmarks/convert/{CELL}/{{route}}.tsv"
     conda:
-        cs_workflow.convert_env
+        grid.convert_env
     threads: config["threads"]["convert"]
     resources:
         **rule_resources("convert"),
     params:
-        settings=hop_settings,
+        settings=GRID.hop_settings,
     script:
         "../scripts/convert.py"
 

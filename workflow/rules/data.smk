@@ -8,8 +8,7 @@ rule fetch_dataset:
     resources:
         **rule_resources("fetch_dataset"),
     params:
-        # the raw folder, derived from the output so it follows any path prefix
-        raw_dir=lambda wildcards, output: str(Path(output[0]).parents[1]),
+        raw_dir=raw_dir_of,
     script:
         "../scripts/fetch_dataset.py"
 
@@ -30,9 +29,8 @@ rule prepare_dataset:
     resources:
         **rule_resources("prepare_dataset"),
     params:
-        settings=prepare_params,
+        settings=GRID.prepare_params,
         local_dir=LOCAL_DATA_DIR,
-        # the raw folder, derived from the output so it follows any path prefix
-        raw_dir=lambda wildcards, output: str(Path(output[0]).parents[1]),
+        raw_dir=raw_dir_of,
     script:
         "../scripts/prepare_dataset.py"

@@ -1,7 +1,7 @@
 rule predict:
     input:
         source=prediction_source,
-        data=prepared_npz,
+        data=GRID.prepared_npz,
     output:
         outputs=f"{PREDICTION}.npz",
         record=f"{PREDICTION}.json",
@@ -10,24 +10,24 @@ rule predict:
     benchmark:
         f"benchmarks/predict/{CELL}/{{target}}.tsv"
     conda:
-        cs_workflow.predict_env
+        grid.predict_env
     threads: predict_threads
     resources:
         **rule_resources("predict"),
     params:
-        evaluation=evaluation_params,
+        evaluation=GRID.evaluation_params,
         library_threads=config["threads"]["predict"],
-        versions=runtime_versions,
-        device=prediction_device,
+        versions=GRID.runtime_versions,
+        device=GRID.prediction_device,
     script:
         "../scripts/predict.py"
 
 
 rule compare:
     input:
-        original=f"results/predictions/{CELL}/original.npz",
-        converted=f"results/predictions/{CELL}/{{route}}.npz",
-        converted_record=f"results/predictions/{CELL}/{{route}}.json",
+        original=ORIGINAL_OUTPUTS,
+        converted=ROUTE_OUTPUTS,
+        converted_record=ROUTE_RECORD,
     output:
         COMPARISON,
     log:

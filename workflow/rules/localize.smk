@@ -4,7 +4,7 @@
 
 checkpoint localization_pairs:
     input:
-        comparisons=localization_candidates(),
+        comparisons=GRID.localization_candidates(),
     output:
         LOCALIZATION_PAIRS,
     log:
@@ -14,7 +14,7 @@ checkpoint localization_pairs:
     resources:
         **rule_resources("localization_pairs"),
     params:
-        trigger=LOCALIZATION_CFG.get("trigger", {}),
+        trigger=GRID.localization.get("trigger", {}),
     script:
         "../scripts/localization_pairs.py"
 
@@ -23,7 +23,7 @@ rule localize:
     input:
         source=TRAINED,
         target=CONVERTED,
-        data=prepared_npz,
+        data=GRID.prepared_npz,
     output:
         directory(LOCALIZATION),
     log:
@@ -32,13 +32,11 @@ rule localize:
         f"benchmarks/localize/{CELL}/{{route}}.tsv"
     conda:
         "../../envs/localize.yaml"
-    threads: config["threads"].get("localize", 1)
+    threads: THREADS.get("localize", 1)
     resources:
         **rule_resources("localize"),
     params:
-        settings={
-            key: LOCALIZATION_CFG.get(key) for key in ("tolerance", "scan", "samples")
-        },
+        settings=GRID.localization_settings(),
     script:
         "../scripts/localize.py"
 

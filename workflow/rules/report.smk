@@ -1,7 +1,7 @@
 rule gather:
     input:
         records=gather_records,
-        datasets=expand(f"{PREPARED}/{{dataset}}.json", dataset=DATASETS),
+        datasets=expand(f"{PREPARED}/{{dataset}}.json", dataset=GRID.datasets),
     output:
         "results/tables/{table}.csv",
     log:
@@ -16,7 +16,7 @@ rule gather:
         "../scripts/gather.py"
 
 
-rule report:
+rule report_fidelity:
     input:
         training="results/tables/training.csv",
         predictions="results/tables/predictions.csv",
@@ -56,7 +56,7 @@ rule report:
         ),
         figure_svg="results/report/figure2_training.svg",
     log:
-        "logs/report.log",
+        "logs/report_fidelity.log",
     conda:
         "../../envs/report.yaml"
     resources:
@@ -67,11 +67,9 @@ rule report:
 
 rule ablation_init:
     input:
-        torch=ablation_cells("results/models/{model}/torch/seed{seed}"),
-        keras_own=ablation_cells("results/models/{model}/keras/seed{seed}"),
-        keras_matched=ablation_cells(
-            "results/ablation/matched_init/{model}/keras/seed{seed}"
-        ),
+        torch=GRID.ablation_cells(TRAINED.replace("{framework}", "torch")),
+        keras_own=GRID.ablation_cells(TRAINED.replace("{framework}", "keras")),
+        keras_matched=GRID.ablation_cells(MATCHED.replace("{framework}", "keras")),
     output:
         table=report(
             "results/report/ablation_init.html",

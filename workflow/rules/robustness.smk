@@ -4,7 +4,7 @@
 
 rule select:
     input:
-        predictions=selection_predictions,
+        predictions=GRID.selection_predictions,
     output:
         SELECTION,
     log:
@@ -14,8 +14,8 @@ rule select:
     resources:
         **rule_resources("select"),
     params:
-        n=lambda w: ROBUSTNESS["n"][registry.model(w.model).kind],
-        floor=lambda w: ROBUSTNESS["floor"][dataset_of(w)],
+        n=GRID.selection_n,
+        floor=GRID.selection_floor,
     script:
         "../scripts/select.py"
 
@@ -30,9 +30,9 @@ rule embedding:
     resources:
         **rule_resources("embedding"),
     params:
-        settings=embedding_settings,
+        settings=GRID.embedding_settings(),
         local_dir=LOCAL_DATA_DIR,
-        raw_dir=config["datasets"]["raw_dir"],
+        raw_dir=GRID.raw_dir,
     script:
         "../scripts/embedding.py"
 
@@ -41,8 +41,8 @@ rule attack:
     input:
         trained=TRAINED,
         selection=SELECTION,
-        model_outputs=f"results/predictions/{CELL}/original.npz",
-        data=prepared_npz,
+        model_outputs=ORIGINAL_OUTPUTS,
+        data=GRID.prepared_npz,
         embedding=attack_embedding,
     output:
         adversarial=ADVERSARIAL,
@@ -57,9 +57,9 @@ rule attack:
     resources:
         **rule_resources("attack"),
     params:
-        settings=attack_settings,
-        versions=attack_versions,
-        n_test=lambda w: config["training"][w.model]["subset"]["test"],
+        settings=GRID.attack_settings,
+        versions=GRID.attack_versions,
+        n_test=GRID.n_test,
     script:
         "../scripts/attack.py"
 
@@ -73,13 +73,13 @@ rule replay:
     log:
         f"logs/replay/{CELL}/{{attack}}/{{target}}.log",
     conda:
-        cs_workflow.predict_env
+        grid.predict_env
     threads: config["threads"]["predict"]
     resources:
         **rule_resources("predict"),
     params:
         batch_size=config["evaluation"]["batch_size"],
-        versions=runtime_versions,
+        versions=GRID.runtime_versions,
     script:
         "../scripts/replay.py"
 
@@ -88,8 +88,8 @@ rule robustness:
     input:
         attack_record=ATTACKED,
         adversarial=ADVERSARIAL,
-        original=f"{ROBUST}/{{attack}}/replay/original.npz",
-        converted=f"{ROBUST}/{{attack}}/replay/{{route}}.npz",
+        original=REPLAY_ORIGINAL,
+        converted=REPLAY_ROUTE,
     output:
         ROBUSTNESS_RECORD,
     log:
@@ -109,10 +109,10 @@ rule attack_direct:
         trained=TRAINED,
         target=CONVERTED,
         selection=SELECTION,
-        model_outputs=f"results/predictions/{CELL}/{{route}}.npz",
-        data=prepared_npz,
+        model_outputs=ROUTE_OUTPUTS,
+        data=GRID.prepared_npz,
     output:
-        adversarial=f"{ROBUST}/boundary-direct/{{route}}/adversarial.npz",
+        adversarial=DIRECT_ADVERSARIAL,
         record=DIRECT,
     log:
         f"logs/attack_direct/{CELL}/{{route}}.log",
@@ -124,8 +124,8 @@ rule attack_direct:
     resources:
         **rule_resources("attack"),
     params:
-        settings=lambda w: attack_settings(w, "boundary"),
-        versions=lambda w: registry.pinned(registry.attack("boundary").packages, PINS),
-        n_test=lambda w: config["training"][w.model]["subset"]["test"],
+        settings=GRID.boundary_settings,
+        versions=GRID.boundary_versions,
+        n_test=GRID.n_test,
     script:
         "../scripts/attack.py"

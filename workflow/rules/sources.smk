@@ -5,7 +5,7 @@
 
 rule import_source:
     input:
-        lambda wildcards: SOURCES[wildcards.source]["path"],
+        source_file,
     output:
         model=directory(SOURCE_MODEL),
         inputs=SOURCE_INPUTS,
@@ -16,7 +16,7 @@ rule import_source:
     resources:
         **rule_resources("convert"),
     params:
-        settings=lambda wildcards: SOURCES[wildcards.source],
+        settings=source_settings,
     script:
         "../scripts/import_source.py"
 
@@ -36,8 +36,8 @@ rule convert_source:
     resources:
         **rule_resources("convert"),
     params:
-        settings=source_hop_settings,
-        framework=lambda wildcards: SOURCE_FORMATS[wildcards.source],
+        settings=GRID.source_hop_settings,
+        framework=source_format,
     script:
         "../scripts/convert_source.py"
 
@@ -57,17 +57,17 @@ rule predict_source:
     resources:
         **rule_resources("predict"),
     params:
-        evaluation=source_evaluation,
-        framework=lambda wildcards: SOURCE_FORMATS[wildcards.source],
+        evaluation=GRID.source_evaluation,
+        framework=source_format,
     script:
         "../scripts/predict_source.py"
 
 
 rule compare_source:
     input:
-        original=f"{SOURCE}/predictions/original.npz",
-        converted=f"{SOURCE}/predictions/{{route}}.npz",
-        converted_record=f"{SOURCE}/predictions/{{route}}.json",
+        original=SOURCE_ORIGINAL,
+        converted=SOURCE_ROUTE_OUTPUTS,
+        converted_record=SOURCE_ROUTE_RECORD,
     output:
         SOURCE_COMPARISON,
     log:
@@ -82,8 +82,8 @@ rule compare_source:
 
 rule source_path:
     input:
-        conversions=lambda wildcards: source_hops(wildcards, SOURCE_CONVERTED),
-        comparisons=lambda wildcards: source_hops(wildcards, SOURCE_COMPARISON),
+        conversions=source_conversions,
+        comparisons=source_comparisons,
     output:
         SOURCE_PATH,
     log:
@@ -98,7 +98,7 @@ rule source_path:
 
 rule sources_report:
     input:
-        paths=source_paths_of(SOURCE_PATH),
+        paths=GRID.source_paths_of(SOURCE_PATH),
     output:
         table=report(
             "results/report/matrix_sources.html",

@@ -1,6 +1,6 @@
 rule train:
     input:
-        data=prepared_npz,
+        data=GRID.prepared_npz,
         checkpoint=imported_checkpoint,
     output:
         directory(TRAINED),
@@ -14,9 +14,9 @@ rule train:
     resources:
         **rule_resources("train"),
     params:
-        hyper=training_params,
+        hyper=GRID.training_params,
         device=config["device"],
-        versions=training_versions,
+        versions=GRID.training_versions,
     script:
         "../scripts/train.py"
 
@@ -25,9 +25,9 @@ rule train:
 # of the PyTorch model of the same seed (config `ablation.matched_init`).
 rule train_matched:
     input:
-        data=prepared_npz,
+        data=GRID.prepared_npz,
     output:
-        directory(f"results/ablation/matched_init/{CELL}"),
+        directory(MATCHED),
     log:
         f"logs/train_matched/{CELL}.log",
     benchmark:
@@ -38,9 +38,9 @@ rule train_matched:
     resources:
         **rule_resources("train"),
     params:
-        hyper=training_params,
+        hyper=GRID.training_params,
         device=config["device"],
-        versions=training_versions,
+        versions=GRID.training_versions,
         init="matched",
     script:
         "../scripts/train.py"

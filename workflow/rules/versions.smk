@@ -27,37 +27,34 @@ rule convert_version:
     benchmark:
         f"benchmarks/convert_version/{{package}}/{{version}}/{CELL}/{{route}}.tsv"
     conda:
-        cs_workflow.convert_env
+        grid.convert_env
     threads: config["threads"]["convert"]
     resources:
         **rule_resources("convert"),
     params:
-        settings=hop_settings,
+        settings=GRID.hop_settings,
     script:
         "../scripts/convert_version.py"
 
 
 rule predict_version:
     input:
-        source=f"{VERSION_ROOT}/converted/{CELL}/{{target}}",
-        data=prepared_npz,
+        source=VERSIONED_TARGET,
+        data=GRID.prepared_npz,
     output:
         outputs=f"{VERSIONED_PREDICTION}.npz",
         record=f"{VERSIONED_PREDICTION}.json",
     log:
         f"logs/predict_version/{{package}}/{{version}}/{CELL}/{{target}}.log",
     conda:
-        cs_workflow.predict_env
+        grid.predict_env
     threads: config["threads"]["predict"]
     resources:
         **rule_resources("predict"),
     params:
-        evaluation=lambda wildcards: {
-            **evaluation_params(wildcards),
-            **MATRIX.get("evaluation", {"warmup": 0, "repeats": 1}),
-        },
+        evaluation=GRID.version_evaluation,
         library_threads=config["threads"]["predict"],
-        versions=runtime_versions,
+        versions=GRID.runtime_versions,
         device="cpu",
     script:
         "../scripts/predict.py"
@@ -65,9 +62,9 @@ rule predict_version:
 
 rule compare_version:
     input:
-        original=version_baseline,
-        converted=f"{VERSIONED_PREDICTION.replace('{target}', '{route}')}.npz",
-        converted_record=f"{VERSIONED_PREDICTION.replace('{target}', '{route}')}.json",
+        original=GRID.version_baseline,
+        converted=f"{VERSIONED_ROUTE}.npz",
+        converted_record=f"{VERSIONED_ROUTE}.json",
     output:
         VERSIONED_COMPARISON,
     log:
@@ -82,12 +79,7 @@ rule compare_version:
 
 rule versions_report:
     input:
-        [
-            path
-            for entry in version_entries()
-            for key, path in entry.items()
-            if "/" in path
-        ],
+        GRID.version_files(),
     output:
         table=report(
             "results/report/converter_versions.html",
@@ -104,6 +96,6 @@ rule versions_report:
     resources:
         **rule_resources("report"),
     params:
-        entries=version_entries(),
+        entries=GRID.version_entries(),
     script:
         "../scripts/versions_report.py"

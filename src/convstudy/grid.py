@@ -1,0 +1,708 @@
+"""What a study configuration contains: every enumeration of the grid, as pure functions.
+
+The workflow (``workflow/rules/*.smk``) asks a :class:`Grid` which cells, routes, hops,
+targets, attacks, matrix paths, brought models, converter releases and localization
+candidates exist, which files each rule gathers and which files each named target (``rq1``
+… ``report``, :data:`STAGES`) needs; it keeps only the path patterns' wiring, the wildcard
+constraints and one-line input functions. Everything here is computed from the config alone
+(and the formats of brought models, detected by the caller), so the unit tests call it
+directly, without Snakemake.
+
+Vocabulary (see :mod:`convstudy.registry`): a *cell* is model × framework × seed; a *route*
+is a chain of formats from a cell's trained model; each of its prefixes is a *hop* (one
+``convert`` job); a *target* is a prediction target: ``original`` or a route.
+
+Wildcards are any mapping of wildcard names to values that also exposes them as attributes
+(Snakemake's ``Wildcards``; :class:`W` in tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import product
+from typing import Any
+
+from convstudy import registry
+from convstudy.records import RECORD_TYPES
+
+#: What ``from convstudy.grid import *`` gives the workflow: the path patterns.
+__all__ = [
+    "ADVERSARIAL",
+    "ATTACKED",
+    "CELL",
+    "COMPARISON",
+    "CONVERTED",
+    "DIRECT",
+    "DIRECT_ADVERSARIAL",
+    "LOCALIZATION",
+    "LOCALIZATION_PAIRS",
+    "MATCHED",
+    "MATRIX_PATH",
+    "MATRIX_REPORT",
+    "ORIGINAL_OUTPUTS",
+    "PREDICTION",
+    "REPLAY",
+    "REPLAY_ORIGINAL",
+    "REPLAY_ROUTE",
+    "REPORT",
+    "REPORT_TABLES",
+    "ROBUST",
+    "ROBUSTNESS_FIGURES",
+    "ROBUSTNESS_RECORD",
+    "ROBUSTNESS_TABLES",
+    "ROUTE_OUTPUTS",
+    "ROUTE_RECORD",
+    "SELECTION",
+    "SOURCE",
+    "SOURCE_COMPARISON",
+    "SOURCE_CONVERTED",
+    "SOURCE_INPUTS",
+    "SOURCE_MODEL",
+    "SOURCE_ORIGINAL",
+    "SOURCE_PATH",
+    "SOURCE_PREDICTION",
+    "SOURCE_ROUTE_OUTPUTS",
+    "SOURCE_ROUTE_RECORD",
+    "STAGES",
+    "TABLE",
+    "TRAINED",
+    "VERSIONED",
+    "VERSIONED_COMPARISON",
+    "VERSIONED_PREDICTION",
+    "VERSIONED_ROUTE",
+    "VERSIONED_TARGET",
+    "VERSION_ENV",
+    "VERSION_ROOT",
+    "WEIGHTS",
+]
+
+# ---- path patterns (wildcards in braces); every rule's inputs and outputs are built from these
+
+CELL = "{model}/{framework}/seed{seed}"
+TRAINED = f"results/models/{CELL}"
+MATCHED = f"results/ablation/matched_init/{CELL}"
+CONVERTED = f"results/converted/{CELL}/{{route}}"
+PREDICTION = f"results/predictions/{CELL}/{{target}}"
+ORIGINAL_OUTPUTS = f"results/predictions/{CELL}/original.npz"
+ROUTE_OUTPUTS = f"results/predictions/{CELL}/{{route}}.npz"
+ROUTE_RECORD = f"results/predictions/{CELL}/{{route}}.json"
+COMPARISON = f"results/metrics/{CELL}/{{route}}.json"
+WEIGHTS = f"results/weights/{CELL}/{{route}}.json"
+ROBUST = f"results/robustness/{CELL}"
+SELECTION = f"{ROBUST}/selection.json"
+ADVERSARIAL = f"{ROBUST}/{{attack}}/adversarial.npz"
+ATTACKED = f"{ROBUST}/{{attack}}/attack.json"
+REPLAY = f"{ROBUST}/{{attack}}/replay/{{target}}.npz"
+REPLAY_ORIGINAL = f"{ROBUST}/{{attack}}/replay/original.npz"
+REPLAY_ROUTE = f"{ROBUST}/{{attack}}/replay/{{route}}.npz"
+ROBUSTNESS_RECORD = f"{ROBUST}/{{attack}}/{{route}}.json"
+DIRECT_ADVERSARIAL = f"{ROBUST}/boundary-direct/{{route}}/adversarial.npz"
+DIRECT = f"{ROBUST}/boundary-direct/{{route}}/attack.json"
+MATRIX_PATH = f"results/matrix/{CELL}/{{route}}.json"
+LOCALIZATION = f"results/localization/{CELL}/{{route}}"
+LOCALIZATION_PAIRS = "results/localization/pairs.json"
+TABLE = "results/tables/{table}.csv"
+REPORT = "results/report/{name}"
+# converter releases side by side (workflow/rules/versions.smk)
+VERSION_ENV = ".versions/{package}/{version}"
+VERSION_ROOT = "results/versions/{package}/{version}"
+VERSIONED = f"{VERSION_ROOT}/converted/{CELL}/{{route}}"
+VERSIONED_TARGET = f"{VERSION_ROOT}/converted/{CELL}/{{target}}"
+VERSIONED_PREDICTION = f"{VERSION_ROOT}/predictions/{CELL}/{{target}}"
+VERSIONED_ROUTE = f"{VERSION_ROOT}/predictions/{CELL}/{{route}}"
+VERSIONED_COMPARISON = f"{VERSION_ROOT}/metrics/{CELL}/{{route}}-vs-{{against}}.json"
+# models the user brings as matrix sources (workflow/rules/sources.smk)
+SOURCE = "results/sources/{source}"
+SOURCE_MODEL = f"{SOURCE}/original"
+SOURCE_INPUTS = f"{SOURCE}/inputs.npz"
+SOURCE_CONVERTED = f"{SOURCE}/converted/{{route}}"
+SOURCE_PREDICTION = f"{SOURCE}/predictions/{{target}}"
+SOURCE_ORIGINAL = f"{SOURCE}/predictions/original.npz"
+SOURCE_ROUTE_OUTPUTS = f"{SOURCE}/predictions/{{route}}.npz"
+SOURCE_ROUTE_RECORD = f"{SOURCE}/predictions/{{route}}.json"
+SOURCE_COMPARISON = f"{SOURCE}/metrics/{{route}}.json"
+SOURCE_PATH = f"{SOURCE}/paths/{{route}}.json"
+
+# ---- what the report rules write, per stage
+
+REPORT_TABLES = ("table1_accuracy", "table2_errors", "table3_time", "table4_size")
+ROBUSTNESS_TABLES = ("table5_robustness_cnn", "table6_robustness_rnn", "table7_indicator")
+ROBUSTNESS_FIGURES = ("figure3_attack_cnn", "figure4_attack_rnn")
+MATRIX_REPORT = ("matrix_paths", "matrix_hops")
+#: The named targets of the workflow (``snakemake --cores 2 rq3``), in the order of the study.
+STAGES = ("rq1", "rq2", "rq3", "ablation", "matrix", "localization", "sources", "versions")
+
+
+class W(dict[str, str]):
+    """Wildcards for calling a :class:`Grid` function outside Snakemake: a dict whose keys
+    are also attributes (as Snakemake's ``Wildcards``)."""
+
+    def __getattr__(self, name: str) -> str:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _report(*names: str) -> list[str]:
+    return [REPORT.format(name=name) for name in names]
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _strs(values: Iterable[Any]) -> list[str]:
+    return [str(value) for value in values]
+
+
+@dataclass
+class Grid:
+    """The grid of one configuration.
+
+    Args:
+        config: the validated configuration (``config/config.yaml`` and overrides).
+        pins: exact pins by distribution name (:func:`convstudy.config.read_pins`).
+        source_formats: the format of each brought model (``matrix.sources``) by name.
+    """
+
+    config: Mapping[str, Any]
+    pins: Mapping[str, str] = field(default_factory=dict)
+    source_formats: Mapping[str, str] = field(default_factory=dict)
+
+    # ---- the configured lists
+
+    @cached_property
+    def models(self) -> list[str]:
+        return list(self.config["models"])
+
+    @cached_property
+    def frameworks(self) -> list[str]:
+        return list(self.config["frameworks"])
+
+    @cached_property
+    def seeds(self) -> list[str]:
+        """RQ1's seeds (as wildcard strings)."""
+        return _strs(self.config["seeds"])
+
+    @cached_property
+    def datasets(self) -> list[str]:
+        return sorted({registry.model(model).dataset for model in self.models})
+
+    @cached_property
+    def matrix(self) -> Mapping[str, Any]:
+        return self.config.get("matrix") or {}
+
+    @cached_property
+    def matrix_seeds(self) -> list[str]:
+        return _strs(self.matrix.get("seeds", []))
+
+    @cached_property
+    def matrix_models(self) -> list[str]:
+        """The models converted along the matrix's paths (default: every model)."""
+        return [m for m in self.matrix.get("models", self.models) if m in self.models]
+
+    @cached_property
+    def all_seeds(self) -> list[str]:
+        return sorted(set(self.seeds) | set(self.matrix_seeds), key=int)
+
+    @cached_property
+    def robustness(self) -> Mapping[str, Any]:
+        return self.config["robustness"]
+
+    @cached_property
+    def robust_seeds(self) -> list[str]:
+        return _strs(self.robustness["seeds"])
+
+    @cached_property
+    def localization(self) -> Mapping[str, Any]:
+        return self.config.get("localization") or {}
+
+    @cached_property
+    def localization_seeds(self) -> list[str]:
+        return _strs(self.localization.get("seeds", []))
+
+    @cached_property
+    def versions(self) -> Mapping[str, Any]:
+        return self.config.get("versions") or {}
+
+    @cached_property
+    def version_seeds(self) -> list[str]:
+        return [s for s in _strs(self.versions.get("seeds", [])) if s in self.seeds]
+
+    @cached_property
+    def sources(self) -> dict[str, Mapping[str, Any]]:
+        """The brought models (``matrix.sources``) by name."""
+        return {entry["name"]: entry for entry in self.matrix.get("sources") or []}
+
+    @cached_property
+    def prepared_dir(self) -> str:
+        return str(self.config["datasets"]["prepared_dir"])
+
+    @cached_property
+    def raw_dir(self) -> str:
+        return str(self.config["datasets"]["raw_dir"])
+
+    # ---- routes and hops
+
+    @cached_property
+    def routes(self) -> dict[str, list[str]]:
+        """RQ1's routes per framework: one per configured format."""
+        return {
+            fw: [registry.route_name(registry.route(fw, f)) for f in self.config["formats"]]
+            for fw in self.frameworks
+        }
+
+    @cached_property
+    def matrix_routes(self) -> dict[str, list[str]]:
+        """The matrix's paths per framework (``matrix.paths``)."""
+        paths = self.matrix.get("paths", {})
+        return {
+            fw: [registry.route_name(registry.matrix_route(fw, c)) for c in paths.get(fw, [])]
+            for fw in self.frameworks
+        }
+
+    @cached_property
+    def source_routes(self) -> dict[str, list[str]]:
+        """The paths of each brought model (``matrix.source_paths`` of its format)."""
+        paths = self.matrix.get("source_paths", {})
+        return {
+            name: [registry.route_name(registry.matrix_route(fmt, c)) for c in paths.get(fmt, [])]
+            for name, fmt in self.source_formats.items()
+        }
+
+    @cached_property
+    def hops(self) -> list[str]:
+        """Every route any job converts (every prefix of every route), sorted."""
+        routes = [
+            *(r for rs in self.routes.values() for r in rs),
+            *(r for rs in self.matrix_routes.values() for r in rs),
+            *(r for rs in self.source_routes.values() for r in rs),
+        ]
+        return sorted({hop for r in routes for hop in registry.route_prefixes(r)})
+
+    @cached_property
+    def coreml_routes(self) -> list[str]:
+        """RQ1's routes whose final format is read back with coremltools."""
+        return sorted(
+            {r for rs in self.routes.values() for r in rs if r.split("+")[-1].startswith("coreml")}
+        )
+
+    def rq1_routes_of(self, framework: str, seed: str, model: str | None = None) -> list[str]:
+        return self.routes[framework] if seed in self.seeds else []
+
+    def matrix_routes_of(self, framework: str, seed: str, model: str | None = None) -> list[str]:
+        """The matrix paths of a cell (none for a model outside ``matrix.models``)."""
+        if seed not in self.matrix_seeds or (model is not None and model not in self.matrix_models):
+            return []
+        return self.matrix_routes[framework]
+
+    def hops_of(self, framework: str, seed: str, model: str | None = None) -> list[str]:
+        """Every hop of the cell's routes, once each, in order."""
+        routes = [
+            *self.rq1_routes_of(framework, seed),
+            *self.matrix_routes_of(framework, seed, model),
+        ]
+        return _unique(h for r in routes for h in registry.route_prefixes(r))
+
+    def coreml_routes_of(self, framework: str, seed: str, model: str | None = None) -> list[str]:
+        return [r for r in self.rq1_routes_of(framework, seed) if r in self.coreml_routes]
+
+    def compared_routes_of(self, framework: str, seed: str) -> list[str]:
+        """RQ1's routes, and every hop of every matrix path (which hop changed outputs)."""
+        matrix_hops = (
+            h for r in self.matrix_routes_of(framework, seed) for h in registry.route_prefixes(r)
+        )
+        return _unique([*self.rq1_routes_of(framework, seed), *matrix_hops])
+
+    def targets_of(self, framework: str, seed: str, *, matrix: bool = True) -> list[str]:
+        """The cell's prediction targets: the original and every compared route (RQ1's
+        routes only with ``matrix=False``)."""
+        if seed not in self.seeds and not (matrix and seed in self.matrix_seeds):
+            return []
+        routes = (
+            self.compared_routes_of(framework, seed)
+            if matrix
+            else self.rq1_routes_of(framework, seed)
+        )
+        return [registry.ORIGINAL, *routes]
+
+    def rq1_targets_of(self, framework: str, seed: str, model: str | None = None) -> list[str]:
+        """RQ1's prediction targets (the matrix's hops are in its own table)."""
+        return self.targets_of(framework, seed, matrix=False)
+
+    def localized_routes_of(self, framework: str, seed: str, model: str | None = None) -> list[str]:
+        """RQ1's routes and the matrix's paths of a localized seed (each once)."""
+        if seed not in self.localization_seeds:
+            return []
+        return _unique(
+            [*self.rq1_routes_of(framework, seed), *self.matrix_routes_of(framework, seed, model)]
+        )
+
+    # ---- expansions over cells
+
+    def per_route(
+        self, pattern: str, wildcard: str, routes_of: Callable[[str, str, str], list[str]]
+    ) -> list[str]:
+        """``pattern`` for every cell, with ``wildcard`` running over ``routes_of(framework,
+        seed, model)``."""
+        return [
+            pattern.format(model=model, framework=fw, seed=seed, **{wildcard: value})
+            for model in self.models
+            for fw in self.frameworks
+            for seed in self.all_seeds
+            for value in routes_of(fw, seed, model)
+        ]
+
+    def cells(self, pattern: str) -> list[str]:
+        """``pattern`` for every cell of every seed."""
+        return [
+            pattern.format(model=m, framework=fw, seed=s)
+            for m in self.models
+            for fw in self.frameworks
+            for s in self.all_seeds
+        ]
+
+    # ---- RQ3
+
+    @cached_property
+    def attacks_of(self) -> dict[str, list[str]]:
+        """The configured attacks of each model (by its kind)."""
+        configured = self.robustness["attacks"]
+        return {m: [a for a in registry.attacks_for(m) if a in configured] for m in self.models}
+
+    @property
+    def attacked(self) -> bool:
+        return any(self.attacks_of.values()) and bool(self.robust_seeds)
+
+    def robust_cells(self, pattern: str, with_routes: bool = False) -> list[str]:
+        """``pattern`` for every attacked cell and attack (and every RQ1 route)."""
+        return [
+            pattern.format(model=m, framework=fw, seed=s, attack=a, route=r)
+            for m in self.models
+            for fw in self.frameworks
+            for s in self.robust_seeds
+            for a in self.attacks_of[m]
+            for r in (self.routes[fw] if with_routes else [""])
+        ]
+
+    def direct_attacks(self) -> list[str]:
+        """The Boundary attacks run on converted models directly (``robustness.direct``)."""
+        return [
+            DIRECT.format(model=m, framework=fw, seed=s, route=r)
+            for m in self.models
+            if "boundary" in self.attacks_of[m]
+            for fw in self.frameworks
+            for s in self.robust_seeds
+            for r in self.routes[fw]
+            if r in self.robustness["direct"]
+        ]
+
+    # ---- gathered tables and the localization's candidates
+
+    def gather_inputs(
+        self, table: str, localization_pairs: Callable[[], list[Mapping[str, str]]]
+    ) -> list[str]:
+        """The records of ``table``, in a fixed order. ``localization_pairs`` gives the
+        faulty pairs once the checkpoint has chosen them (only the localizations ask)."""
+        inputs: dict[str, Callable[[], list[str]]] = {
+            "attacks": lambda: self.robust_cells(ATTACKED) + self.direct_attacks(),
+            "robustness": lambda: self.robust_cells(ROBUSTNESS_RECORD, with_routes=True),
+            "training": lambda: self.cells(TRAINED),
+            "conversions": lambda: self.per_route(CONVERTED, "route", self.hops_of),
+            "coreml_weights": lambda: self.per_route(WEIGHTS, "route", self.coreml_routes_of),
+            "predictions": lambda: self.per_route(
+                f"{PREDICTION}.json", "target", self.rq1_targets_of
+            ),
+            "matrix": lambda: self.per_route(MATRIX_PATH, "route", self.matrix_routes_of),
+            "localizations": lambda: [LOCALIZATION.format(**p) for p in localization_pairs()],
+            "comparisons": lambda: self.per_route(COMPARISON, "route", self.rq1_routes_of),
+        }
+        return inputs[table]()
+
+    def localization_candidates(self) -> list[str]:
+        """The comparison of every RQ1 route and matrix path of the localized seeds."""
+        return self.per_route(COMPARISON, "route", self.localized_routes_of)
+
+    # ---- the ablation
+
+    @cached_property
+    def ablation_models(self) -> list[str]:
+        return list(self.config["ablation"]["matched_init"]["models"])
+
+    def ablation_cells(self, pattern: str) -> list[str]:
+        """The matched-initialisation ablation's cells, as ``pattern`` paths."""
+        matched = self.config["ablation"]["matched_init"]
+        seeds = self.seeds if matched["seeds"] is None else _strs(matched["seeds"])
+        return [pattern.format(model=m, seed=s) for m in self.ablation_models for s in seeds]
+
+    # ---- converter releases side by side
+
+    def version_entries(self) -> list[dict[str, str]]:
+        """One entry per (package, release, cell, hop): the files the report reads."""
+        entries = []
+        releases = [(p, v) for p, vs in (self.versions.get("converters") or {}).items() for v in vs]
+        cells = product(releases, self.models, self.frameworks, self.version_seeds)
+        for (package, version), model, fw, seed in cells:
+            for route in registry.hops_using(fw, self.routes[fw], package):
+                at = {"package": package, "version": version, "model": model}
+                at.update(framework=fw, seed=seed, route=route)
+                entries.append(
+                    {
+                        "package": package,
+                        "version": version,
+                        "conversion": VERSIONED.format(**at),
+                        "vs_original": VERSIONED_COMPARISON.format(**at, against="original"),
+                        "vs_pinned": VERSIONED_COMPARISON.format(**at, against="pinned"),
+                        "pinned_conversion": CONVERTED.format(**at),
+                        "pinned_vs_original": COMPARISON.format(**at),
+                    }
+                )
+        return entries
+
+    def version_files(self) -> list[str]:
+        """Every file the converter-releases report reads."""
+        return [path for e in self.version_entries() for path in e.values() if "/" in path]
+
+    # ---- brought models
+
+    def source_paths_of(self, pattern: str) -> list[str]:
+        """``pattern`` for every path of every brought model."""
+        return [
+            pattern.format(source=name, route=route)
+            for name, routes in self.source_routes.items()
+            for route in routes
+        ]
+
+    # ---- named targets
+
+    def stage_targets(self, stage: str) -> list[str]:
+        """The files the named target ``stage`` (one of :data:`STAGES`, or ``report``: every
+        stage the config turns on) asks for. A stage the config turns off asks for nothing."""
+        if stage == "report":
+            return _unique(
+                [
+                    *(TABLE.format(table=t) for t in RECORD_TYPES),
+                    *(f for s in STAGES for f in self.stage_targets(s)),
+                ]
+            )
+        tables = {
+            "rq1": [
+                TABLE.format(table=t)
+                for t in ("training", "predictions", "comparisons", "coreml_weights")
+            ]
+            + _report(*(f"{t}.md" for t in REPORT_TABLES[:2]), "figure2_training.png"),
+            "rq2": _report(*(f"{t}.md" for t in REPORT_TABLES[2:])),
+            "rq3": _report(*(f"{t}.md" for t in (*ROBUSTNESS_TABLES, "attack_cost")))
+            if self.attacked
+            else [],
+            "ablation": _report("ablation_init.md") if self.ablation_models else [],
+            "matrix": _report(*(f"{t}.md" for t in MATRIX_REPORT)) if self.matrix_seeds else [],
+            "localization": _report("localizations.md") if self.localization_seeds else [],
+            "sources": _report("matrix_sources.md") if self.sources else [],
+            "versions": _report("converter_versions.md") if self.versions.get("converters") else [],
+        }
+        return tables[stage]
+
+    # ---- what a job depends on (its params), by wildcards
+
+    def dataset_of(self, wildcards: Any) -> str:
+        return registry.model(wildcards.model).dataset
+
+    def prepared_npz(self, wildcards: Any) -> str:
+        return f"{self.prepared_dir}/{self.dataset_of(wildcards)}.npz"
+
+    def prepare_params(self, wildcards: Any) -> dict[str, Any]:
+        datasets = self.config["datasets"]
+        return {"split_seed": datasets["split_seed"], **datasets[wildcards.dataset]}
+
+    def training_params(self, wildcards: Any) -> dict[str, Any]:
+        return dict(self.config["training"][wildcards.model])
+
+    def n_test(self, wildcards: Any) -> Any:
+        return self.config["training"][wildcards.model]["subset"]["test"]
+
+    def training_versions(self, wildcards: Any) -> dict[str, str]:
+        return registry.pinned(registry.framework(wildcards.framework).packages, self.pins)
+
+    def hop_settings(self, wildcards: Any) -> dict[str, Any]:
+        """The settings of a hop: its converter's config section, its target's options and
+        the pinned versions of the converter's packages."""
+        return hop_settings(
+            self.config["conversion"], self.pins, wildcards.framework, wildcards.route
+        )
+
+    def source_hop_settings(self, wildcards: Any) -> dict[str, Any]:
+        fmt = self.source_formats[wildcards.source]
+        return hop_settings(self.config["conversion"], self.pins, fmt, wildcards.route)
+
+    def rq1_target(self, wildcards: Any) -> bool:
+        """Whether a prediction target is one of RQ1's (timed), not only the matrix's."""
+        return wildcards.target in self.targets_of(
+            wildcards.framework, wildcards.seed, matrix=False
+        )
+
+    def evaluation_params(self, wildcards: Any) -> dict[str, Any]:
+        """What a prediction job depends on: the timing settings (the matrix's for a target
+        only the matrix asks for: its outputs matter, not its time), the evaluation set's
+        size and its runtime's own settings (``evaluation.runtimes.<runtime>``)."""
+        evaluation = self.config["evaluation"]
+        runtime = registry.target_runtime(wildcards.framework, wildcards.target).name
+        settings = {key: evaluation[key] for key in ("batch_size", "warmup", "repeats")}
+        if not self.rq1_target(wildcards):
+            settings.update(self.matrix.get("evaluation", {}))
+        return {
+            **settings,
+            "n_test": self.n_test(wildcards),
+            "runtime": evaluation.get("runtimes", {}).get(runtime, {}),
+        }
+
+    def predict_threads(self, wildcards: Any, cores: int) -> int:
+        """A timed prediction holds every core (``evaluation.exclusive``) so that nothing runs
+        beside it; a target whose runtime does not exist here, or that only the matrix asks
+        for, is not timed and holds ``threads.predict``."""
+        runtime = registry.target_runtime(wildcards.framework, wildcards.target)
+        timed = registry.runs_here(runtime) and self.rq1_target(wildcards)
+        threads = int(self.config["threads"]["predict"])
+        return max(cores, threads) if self.config["evaluation"]["exclusive"] and timed else threads
+
+    def prediction_device(self, wildcards: Any) -> str:
+        return prediction_device(str(self.config["device"]), wildcards.framework, wildcards.target)
+
+    def runtime_versions(self, wildcards: Any) -> dict[str, str]:
+        runtime = registry.target_runtime(wildcards.framework, wildcards.target)
+        return registry.pinned(runtime.packages, self.pins)
+
+    def selection_predictions(self, wildcards: Any) -> list[str]:
+        """The RQ1 prediction files of every target of the cell (they choose the inputs). On a
+        Mac completing a Linux run (``mac_replay_only``, set by ``make coreml-mac``), the
+        CoreML targets are left out: the Linux selection stands."""
+        targets = self.rq1_targets_of(wildcards.framework, wildcards.seed)
+        if self.config.get("mac_replay_only"):
+            targets = [
+                t
+                for t in targets
+                if registry.target_runtime(wildcards.framework, t).name != "coreml"
+            ]
+        return [f"{PREDICTION}.npz".format(**{**wildcards, "target": t}) for t in targets]
+
+    def selection_n(self, wildcards: Any) -> int:
+        return int(self.robustness["n"][registry.model(wildcards.model).kind])
+
+    def selection_floor(self, wildcards: Any) -> float:
+        return float(self.robustness["floor"][self.dataset_of(wildcards)])
+
+    def attack_settings(self, wildcards: Any, attack: str | None = None) -> dict[str, Any]:
+        """An attack's settings, a per-dataset value (e.g. FGSM's epsilon) resolved."""
+        name = attack or wildcards.attack
+        return attack_settings(self.robustness, name, self.dataset_of(wildcards))
+
+    def boundary_settings(self, wildcards: Any) -> dict[str, Any]:
+        return self.attack_settings(wildcards, "boundary")
+
+    def attack_versions(self, wildcards: Any, attack: str | None = None) -> dict[str, str]:
+        return registry.pinned(registry.attack(attack or wildcards.attack).packages, self.pins)
+
+    def boundary_versions(self, wildcards: Any) -> dict[str, str]:
+        return self.attack_versions(wildcards, "boundary")
+
+    def attack_embedding(self, wildcards: Any, embedding: str) -> list[str]:
+        """The run's resolved word embedding, for the attacks that read one."""
+        return [embedding] if registry.attack(wildcards.attack).embedding else []
+
+    def embedding_settings(self) -> dict[str, Any]:
+        """The config values the embedding's resolution depends on."""
+        keys = ("embedding", "embedding_sha256", "counter_fitted", "embedding_fallback")
+        return {key: self.robustness["genetic"].get(key) for key in keys}
+
+    def localization_settings(self) -> dict[str, Any]:
+        return {key: self.localization.get(key) for key in ("tolerance", "scan", "samples")}
+
+    def version_baseline(self, wildcards: Any) -> str:
+        """What a release's outputs are compared with: the original's or the pinned hop's."""
+        target = registry.ORIGINAL if wildcards.against == "original" else wildcards.route
+        return f"{PREDICTION}.npz".format(**{**wildcards, "target": target})
+
+    def version_evaluation(self, wildcards: Any) -> dict[str, Any]:
+        """A release's prediction: the target's evaluation with the matrix's timing."""
+        timing = self.matrix.get("evaluation", {"warmup": 0, "repeats": 1})
+        return {**self.evaluation_params(wildcards), **timing}
+
+    def source_evaluation(self, wildcards: Any) -> dict[str, Any]:
+        return {
+            "batch_size": self.config["evaluation"]["batch_size"],
+            **self.matrix.get("evaluation", {"warmup": 0, "repeats": 1}),
+            "n_test": None,
+            "runtime": {},
+        }
+
+    # ---- inputs that follow a route
+
+    def route_input(self, wildcards: Any, first: str, converted: str) -> str:
+        """The model folder a hop converts: ``first`` (the trained or brought model) for a
+        route's first hop, else the ``converted`` folder of the route's previous hop."""
+        parent = registry.parent_route(wildcards.route)
+        if parent is None:
+            return first.format(**wildcards)
+        return converted.format(**{**wildcards, "route": parent})
+
+    def target_input(self, wildcards: Any, first: str, converted: str) -> str:
+        """The model folder a prediction runs: ``first`` for the original, else the target's."""
+        if wildcards.target == registry.ORIGINAL:
+            return first.format(**wildcards)
+        return converted.format(**{**wildcards, "route": wildcards.target})
+
+    def along_route(self, wildcards: Any, pattern: str) -> list[str]:
+        """``pattern`` for every hop of the route ``wildcards.route``, in order."""
+        return [
+            pattern.format(**{**wildcards, "route": hop})
+            for hop in registry.route_prefixes(wildcards.route)
+        ]
+
+
+#: Env files, relative to the rule files in workflow/rules/.
+ENV_PATH = "../../envs/{}.yaml"
+
+
+def convert_env(wildcards: Any) -> str:
+    """The conda env of a ``convert`` job: its hop's converter's."""
+    return ENV_PATH.format(registry.hop_env(wildcards.framework, wildcards.route))
+
+
+def predict_env(wildcards: Any) -> str:
+    """The conda env of a ``predict`` job: its target's runtime's."""
+    return ENV_PATH.format(registry.target_runtime(wildcards.framework, wildcards.target).env)
+
+
+def hop_settings(
+    conversion: Mapping[str, Any], pins: Mapping[str, str], source_format: str, route: str
+) -> dict[str, Any]:
+    """The settings of the last hop of ``route`` from ``source_format``: its converter's
+    config section, the options of its target format, and the pinned versions of the
+    converter's packages (or the reason no converter performs it)."""
+    source, target = registry.last_hop(source_format, route)
+    missing = registry.missing_converter(source, target)
+    if missing:
+        return {"target": target, "missing_converter": missing, "versions": {}}
+    entry = registry.converter(source, target)
+    return {
+        **conversion.get(entry.settings, {}),
+        **registry.fmt(target).options,
+        "target": target,
+        "versions": registry.pinned(entry.packages, pins),
+    }
+
+
+def attack_settings(robustness: Mapping[str, Any], attack: str, dataset: str) -> dict[str, Any]:
+    """An attack's settings from the config's ``robustness`` section, a per-dataset value
+    (e.g. FGSM's epsilon) resolved for ``dataset``."""
+    settings = robustness[registry.attack(attack).settings]
+    return {k: v[dataset] if isinstance(v, dict) else v for k, v in settings.items()}
+
+
+def prediction_device(device: str, framework: str, target: str) -> str:
+    """The config's ``device`` for a target whose runtime can use it, else "cpu" (so that
+    changing ``device`` reruns only the jobs it reaches)."""
+    return device if registry.target_runtime(framework, target).gpu else "cpu"

@@ -1,0 +1,168 @@
+"""The grid: what a configuration contains, computed without Snakemake (milliseconds)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+from conftest import REPO
+from snakemake.utils import update_config
+
+from convstudy import grid
+from convstudy.config import read_pins
+from convstudy.grid import Grid, W
+
+DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+PAPER = copy.deepcopy(DEFAULT)
+update_config(
+    PAPER, yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+)  # as --configfile
+PINS = read_pins(REPO / "envs" / "requirements.txt")
+
+
+def with_(config: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(config)
+    changed.update(changes)
+    return changed
+
+
+@pytest.fixture
+def default() -> Grid:
+    return Grid(DEFAULT, PINS)
+
+
+def test_default_cells_routes_and_hops(default: Grid) -> None:
+    assert default.models == ["lenet5", "resnet18", "vgg16", "lstm", "gru"]
+    assert default.all_seeds == ["0", "1"] and default.matrix_seeds == ["0"]
+    assert default.routes["torch"] == ["onnx", "onnx+onnx-fp16", "coreml-fp32", "coreml-fp16"]
+    assert len(default.matrix_routes["torch"]) == 6 and len(default.matrix_routes["keras"]) == 7
+    assert default.coreml_routes == ["coreml-fp16", "coreml-fp32"]
+    # RQ1's four routes, then the matrix's hops that RQ1 does not convert
+    assert default.hops_of("torch", "0")[:4] == default.routes["torch"]
+    assert (
+        len(default.hops_of("torch", "0")) == 4 + 5 and len(default.hops_of("keras", "0")) == 4 + 6
+    )
+    assert default.hops_of("torch", "1") == default.routes["torch"]  # seed 1: RQ1 only
+    assert "onnx+savedmodel+tflite" in default.hops and "onnx+onnx-fp16" in default.hops
+
+
+def test_default_tables_gather_what_the_dry_run_schedules(default: Grid) -> None:
+    """The same numbers as the default dry run's job counts (tests/test_workflow.py)."""
+
+    def count(table: str) -> int:
+        return len(default.gather_inputs(table, list))
+
+    assert count("training") == 20
+    assert count("conversions") == 80 + 55  # RQ1's hops, then the matrix's
+    assert count("coreml_weights") == 40
+    assert count("predictions") == 100  # RQ1's targets only: the original and 4 routes
+    assert count("comparisons") == 80
+    assert count("matrix") == 5 * 13
+    assert count("attacks") == 16 + 6  # 6 image cells x 2, 4 text cells x 1; Boundary on ONNX
+    assert count("robustness") == 16 * 4
+    assert count("localizations") == 0  # known after the checkpoint
+    pairs = [{"model": "lenet5", "framework": "torch", "seed": "0", "route": "onnx"}]
+    assert default.gather_inputs("localizations", lambda: pairs) == [
+        "results/localization/lenet5/torch/seed0/onnx"
+    ]
+    # localization candidates: every RQ1 route and matrix path of seed 0, once each
+    assert len(default.localization_candidates()) == 5 * (4 + 6 - 1) + 5 * (4 + 7 - 1)
+
+
+def test_named_targets(default: Grid) -> None:
+    assert default.stage_targets("rq2") == [
+        "results/report/table3_time.md",
+        "results/report/table4_size.md",
+    ]
+    assert "results/report/table7_indicator.md" in default.stage_targets("rq3")
+    assert default.stage_targets("matrix") == [
+        "results/report/matrix_paths.md",
+        "results/report/matrix_hops.md",
+    ]
+    assert default.stage_targets("sources") == default.stage_targets("versions") == []
+    everything = default.stage_targets("report")
+    for stage in grid.STAGES:
+        assert set(default.stage_targets(stage)) <= set(everything)
+    assert "results/tables/conversions.csv" in everything
+
+
+def test_a_stage_the_config_turns_off_asks_for_nothing() -> None:
+    config = with_(
+        DEFAULT,
+        robustness={**DEFAULT["robustness"], "attacks": []},
+        matrix={**DEFAULT["matrix"], "seeds": []},
+        localization={**DEFAULT["localization"], "seeds": []},
+        ablation={"matched_init": {"models": [], "seeds": None}},
+    )
+    off = Grid(config, PINS)
+    for stage in ("rq3", "matrix", "localization", "ablation"):
+        assert off.stage_targets(stage) == [], stage
+    assert off.gather_inputs("matrix", list) == []
+    assert len(off.gather_inputs("conversions", list)) == 80
+
+
+def test_paper_grid() -> None:
+    paper = Grid(PAPER, PINS)
+    assert len(paper.gather_inputs("training", list)) == 100
+    assert len(paper.gather_inputs("conversions", list)) == 400 + 5 * 10 * 11
+    assert len(paper.robust_cells(grid.ATTACKED)) == 160
+
+
+def test_job_parameters(default: Grid) -> None:
+    cell = W(model="lenet5", framework="keras", seed="0")
+    assert default.prepared_npz(cell) == "data/prepared/mnist.npz"
+    settings = default.hop_settings(W(cell, route="onnx+onnx-fp16"))
+    assert settings["target"] == "onnx-fp16" and "onnxconverter-common" in settings["versions"]
+    missing = default.hop_settings(W(cell, route="onnx+keras"))
+    assert missing["missing_converter"].startswith("no maintained ONNX -> Keras 3")
+    assert default.attack_settings(W(cell, attack="fgsm")) == {"epsilon": 0.1}
+    assert default.boundary_settings(cell)["steps"] == DEFAULT["robustness"]["boundary"]["steps"]
+    # a timed RQ1 prediction holds every core; a matrix-only target one thread
+    assert default.predict_threads(W(cell, target="onnx"), cores=2) == 2
+    assert default.predict_threads(W(cell, target="savedmodel"), cores=2) == 1
+    assert default.predict_threads(W(cell, target="coreml-fp32"), cores=2) == 1  # not on Linux
+    assert default.evaluation_params(W(cell, target="savedmodel"))["repeats"] == 1
+    assert default.prediction_device(W(cell, target="original")) == "auto"
+    assert default.prediction_device(W(cell, target="onnx")) == "cpu"
+    assert (
+        default.selection_predictions(cell)[0]
+        == "results/predictions/lenet5/keras/seed0/original.npz"
+    )
+    assert default.route_input(W(cell, route="onnx+onnx-fp16"), grid.TRAINED, grid.CONVERTED) == (
+        "results/converted/lenet5/keras/seed0/onnx"
+    )
+    assert default.target_input(W(cell, target="original"), grid.TRAINED, grid.CONVERTED) == (
+        "results/models/lenet5/keras/seed0"
+    )
+    assert default.along_route(W(cell, route="savedmodel+tflite"), grid.COMPARISON) == [
+        "results/metrics/lenet5/keras/seed0/savedmodel.json",
+        "results/metrics/lenet5/keras/seed0/savedmodel+tflite.json",
+    ]
+    assert default.attack_embedding(W(cell, attack="genetic"), "e.json") == ["e.json"]
+    assert default.attack_embedding(W(cell, attack="fgsm"), "e.json") == []
+
+
+def test_ablation_versions_and_brought_models() -> None:
+    config = with_(
+        DEFAULT,
+        versions={"seeds": [0], "converters": {"tf2onnx": ["1.16.1"]}},
+        matrix={**DEFAULT["matrix"], "sources": [{"name": "mine", "path": "mine.onnx"}]},
+    )
+    g = Grid(config, PINS, {"mine": "onnx"})
+    assert g.ablation_cells(grid.MATCHED.replace("{framework}", "keras")) == [
+        "results/ablation/matched_init/lstm/keras/seed0",
+        "results/ablation/matched_init/lstm/keras/seed1",
+        "results/ablation/matched_init/gru/keras/seed0",
+        "results/ablation/matched_init/gru/keras/seed1",
+    ]
+    entries = g.version_entries()
+    # tf2onnx converts keras -> onnx for each of the 5 Keras models at seed 0
+    assert len(entries) == 5 and {e["package"] for e in entries} == {"tf2onnx"}
+    assert entries[0]["vs_pinned"].endswith("onnx-vs-pinned.json")
+    assert g.stage_targets("versions") == ["results/report/converter_versions.md"]
+    assert g.source_routes["mine"] == ["savedmodel", "savedmodel+tflite", "torch-fx"]
+    assert "savedmodel+tflite" in g.hops
+    assert g.source_paths_of(grid.SOURCE_PATH)[0] == "results/sources/mine/paths/savedmodel.json"
+    assert g.stage_targets("sources") == ["results/report/matrix_sources.md"]
