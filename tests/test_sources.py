@@ -11,7 +11,8 @@ from conftest import snakemake
 
 from convstudy.envs import CHECK_ENV_VAR
 from convstudy.errors import ConfigError
-from convstudy.jobs.import_source import layout_of, source_format
+from convstudy.formats import detect as source_format
+from convstudy.jobs.import_source import layout_of
 
 
 def test_layouts_of_brought_inputs() -> None:
@@ -27,6 +28,9 @@ def test_layouts_of_brought_inputs() -> None:
 
 def test_source_format_names_a_bad_path(tmp_path: Path) -> None:
     assert source_format(_write(tmp_path / "m.onnx")) == "onnx"
+    with pytest.raises(ConfigError, match="model.pt: no such file or folder"):
+        source_format(tmp_path / "model.pt")
+    (tmp_path / "model.pt").write_bytes(b"")
     with pytest.raises(ConfigError, match="model.pt: expected an .onnx"):
         source_format(tmp_path / "model.pt")
 
@@ -54,8 +58,8 @@ def test_missing_source_stops_with_one_line(tmp_path: Path) -> None:
     done = snakemake(tmp_path, "-n", configfiles=(config,))
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1] == (
-        "convstudy: matrix.sources: /nonexistent/model.onnx: expected an .onnx, .keras or "
-        ".tflite file or a SavedModel folder"
+        "convstudy: invalid config key 'matrix.sources.0.path': /nonexistent/model.onnx: "
+        "no such file or folder"
     )
 
 

@@ -26,8 +26,8 @@ import yaml
 
 from convstudy import registry
 from convstudy.attacks.embedding import RESOLVED_FILE
+from convstudy.attacks.runner import attack_cell
 from convstudy.grid import attack_settings
-from convstudy.jobs import attack
 
 IMAGE_SIZES = (4, 8, 16)
 TEXT_BINS = ((10, 40), (41, 70), (71, 100))
@@ -60,7 +60,7 @@ def _run(
             }
         )
     )
-    record = attack.run(
+    record = attack_cell(
         model=model,
         framework="torch",
         seed=0,

@@ -318,7 +318,7 @@ class MatrixRecord(Record):
 @dataclass(kw_only=True)
 class LocalizationRecord(Record):
     """Fault localisation and repair of a target route's model against a source route's
-    (:mod:`convstudy.jobs.localize`): the first divergent layer and the repair's effect."""
+    (rule ``localize``): the first divergent layer and the repair's effect."""
 
     TABLE: ClassVar[str] = "localizations"
     FILE: ClassVar[str] = "localization_record.json"

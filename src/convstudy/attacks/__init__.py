@@ -85,3 +85,9 @@ def load(path: str | Path) -> dict[str, np.ndarray]:
     """Read an adversarial set written by :func:`save` (no pickle)."""
     with np.load(path, allow_pickle=False) as data:
         return {key: data[key] for key in data.files}
+
+
+def replay_status(outputs: str | Path) -> tuple[str, str]:
+    """The status and reason of a replay's outputs file (rule ``replay``)."""
+    with np.load(outputs) as data:
+        return str(data["status"]), str(data["reason"])

@@ -9,7 +9,7 @@ output), ``spec`` its :class:`~convstudy.spec.ModelSpec`, ``out`` the artifact t
 (the target format's artifact name inside the hop's folder), ``settings`` the converter's
 config section merged with the target format's options (``target`` names the format).
 The result says what the converted model takes as input (its spec) and what the converter
-reports (exporter, opset, ...). An exception is a finding: :mod:`convstudy.jobs.convert`
+reports (exporter, opset, ...). An exception is a finding: :mod:`convstudy.conversion`
 records it and the grid goes on; :class:`NotAvailable` (the converter is not installed
 here, e.g. an opt-in environment) makes the hop ``not_run`` with the reason instead.
 """

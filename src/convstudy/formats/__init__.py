@@ -20,11 +20,13 @@ def detect(path: str | Path, key: str = "matrix.sources") -> str:
         ConfigError: not a file or folder of a supported kind (naming ``key``).
     """
     path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"invalid config key '{key}': {path}: no such file or folder")
     if path.is_dir() and (path / "saved_model.pb").exists():
         return "savedmodel"
     fmt = FORMATS_BY_SUFFIX.get(path.suffix.lower())
     if fmt is None or not path.is_file():
         raise ConfigError(
-            f"{key}: {path}: expected an .onnx, .keras or .tflite file or a SavedModel folder"
+            f"invalid config key '{key}': {path}: expected an .onnx, .keras or .tflite file or a SavedModel folder"
         )
     return fmt

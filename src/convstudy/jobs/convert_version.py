@@ -3,7 +3,7 @@
 
 The release's folder (rule ``converter_env``) goes first on ``sys.path`` before the
 converter is imported; the job checks that the release is what Python now finds, and its
-conversion record names that version. Everything else is the ``convert`` job.
+conversion record names that version. Everything else is the ``convert`` job's hop.
 """
 
 from __future__ import annotations
@@ -60,10 +60,10 @@ def run(
 ) -> ConversionRecord:
     """Convert the last hop of ``route`` with ``package`` ``version`` into ``out_dir``."""
     activate(env_dir, package, version)
-    from convstudy.jobs import convert
+    from convstudy.conversion import convert_hop
 
     versions = {**settings["versions"], package: version}
-    return convert.run(
+    return convert_hop(
         model=model,
         framework=framework,
         seed=seed,

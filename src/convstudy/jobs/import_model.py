@@ -22,8 +22,8 @@ import numpy as np
 
 from convstudy import registry
 from convstudy.atomic import atomic_output
+from convstudy.cells import new_cell
 from convstudy.errors import DataError
-from convstudy.jobs.train import new_cell
 from convstudy.provenance import Provenance, read_json, sha256_file
 from convstudy.records import TrainingRecord
 
@@ -70,9 +70,8 @@ def run(
     """
     started = time.perf_counter()
     checkpoint = Path(checkpoint)
-    fw, used_device, arrays, spec, built = new_cell(
-        model, framework, seed, data_path, hyper, threads=threads, device=device
-    )
+    cell = new_cell(model, framework, seed, data_path, hyper, threads=threads, device=device)
+    fw, arrays, spec, built = cell.adapter, cell.arrays, cell.spec, cell.net
     try:
         net = fw.load(checkpoint, spec)
         check_weights(fw.weights(built), fw.weights(net))
@@ -97,7 +96,7 @@ def run(
             framework=framework,
             seed=seed,
             init=IMPORTED,
-            device=used_device,
+            device=cell.device,
             imported_from=str(checkpoint.resolve()),
             imported_sha256=sha256_file(checkpoint),
             dataset=spec.dataset,

@@ -21,37 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from convstudy import registry
+from convstudy import formats, registry
 from convstudy.atomic import atomic_output
 from convstudy.errors import ConfigError
 from convstudy.spec import InputLayout, ModelSpec
 
 logger = logging.getLogger(__name__)
 
-#: The source's format, by what the user gives.
-FORMATS_BY_SUFFIX = {".onnx": "onnx", ".keras": "keras", ".tflite": "tflite"}
 #: Dataset name of a brought model's spec and rows.
 DATASET = "user"
 #: Token ids of random text inputs stay below this when the config names no vocabulary size.
 DEFAULT_VOCAB = 100
-
-
-def source_format(path: str | Path) -> str:
-    """The format of the model at ``path``.
-
-    Raises:
-        ConfigError: not a file or folder of a supported kind.
-    """
-    path = Path(path)
-    if path.is_dir() and (path / "saved_model.pb").exists():
-        return "savedmodel"
-    fmt = FORMATS_BY_SUFFIX.get(path.suffix.lower())
-    if fmt is None or not path.is_file():
-        raise ConfigError(
-            f"matrix.sources: {path}: expected an .onnx, .keras or .tflite file or a "
-            "SavedModel folder"
-        )
-    return fmt
 
 
 def _signature(path: Path, fmt: str) -> tuple[list[int | None], str, str, int]:
@@ -163,7 +143,7 @@ def run(
     path = Path(settings["path"])
     if not path.exists():
         raise ConfigError(f"matrix.sources: {path}: no such file or folder")
-    fmt = source_format(path)
+    fmt = formats.detect(path)
     try:
         shape, dtype, input_name, classes = _signature(path, fmt)
     except ConfigError:

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from convstudy import registry
+from convstudy.conversion import upstream_failure
 from convstudy.data import load_prepared
-from convstudy.jobs.convert import upstream_failure
 from convstudy.provenance import Provenance
 from convstudy.records import LocalizationRecord
 from convstudy.spec import ModelSpec

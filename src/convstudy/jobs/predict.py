@@ -23,8 +23,8 @@ import numpy as np
 
 from convstudy import metrics, registry, runtimes
 from convstudy.atomic import atomic_output
+from convstudy.conversion import upstream_failure
 from convstudy.data import load_prepared, subset
-from convstudy.jobs.convert import upstream_failure
 from convstudy.provenance import Provenance
 from convstudy.records import PredictionRecord
 from convstudy.sizes import size_bytes, weights_bytes

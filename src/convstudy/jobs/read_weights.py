@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from convstudy import coreml_weights, frameworks, registry
-from convstudy.jobs.convert import upstream_failure
+from convstudy.conversion import upstream_failure
 from convstudy.provenance import Provenance
 from convstudy.records import WeightsRecord
 from convstudy.spec import ModelSpec

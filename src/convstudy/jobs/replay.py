@@ -14,7 +14,7 @@ import numpy as np
 
 from convstudy import attacks, registry, runtimes
 from convstudy.atomic import atomic_output
-from convstudy.jobs.convert import upstream_failure
+from convstudy.conversion import upstream_failure
 from convstudy.records import describe_exception
 from convstudy.spec import ModelSpec
 from convstudy.threads import limit_threads
@@ -59,9 +59,3 @@ def run(
     with atomic_output(outputs_out) as tmp:
         np.savez(tmp, **arrays)  # type: ignore[arg-type]
     return status
-
-
-def load_status(outputs: str | Path) -> tuple[str, str]:
-    """The status and reason of a replay's outputs file."""
-    with np.load(outputs) as data:
-        return str(data["status"]), str(data["reason"])

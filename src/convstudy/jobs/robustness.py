@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from convstudy import attacks, metrics
-from convstudy.jobs.replay import load_status
 from convstudy.records import AttackRecord, RobustnessRecord
 
 
@@ -30,7 +29,8 @@ def run(
         provenance=attacked.provenance,
     )  # fmt: skip
     statuses = {
-        name: load_status(path) for name, path in (("original", original), ("converted", converted))
+        name: attacks.replay_status(path)
+        for name, path in (("original", original), ("converted", converted))
     }
     if attacked.status != "ok":
         record.skip(f"attack not run: {attacked.reason}")

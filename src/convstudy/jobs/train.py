@@ -19,59 +19,14 @@ import numpy as np
 
 from convstudy import models, registry
 from convstudy.atomic import atomic_output
-from convstudy.data import load_prepared, subset
+from convstudy.cells import new_cell
 from convstudy.frameworks import adapter
 from convstudy.provenance import Provenance, read_json, sha256_file
 from convstudy.records import TrainingRecord
 from convstudy.spec import ModelSpec
-from convstudy.threads import limit_threads
 from convstudy.training import fit
 
 logger = logging.getLogger(__name__)
-
-
-def model_spec(
-    model: str, framework: str, arrays: Mapping[str, np.ndarray], arch: Mapping[str, Any]
-) -> ModelSpec:
-    """The spec of a model of ``framework`` trained on the prepared ``arrays``."""
-    dataset = registry.model(model).dataset
-    text = models.is_recurrent(model)
-    given = {**arch, "vocab_size": len(arrays["vocab"])} if text else dict(arch)
-    return ModelSpec(
-        model=model,
-        dataset=dataset,
-        format=framework,
-        input_shape=tuple(int(d) for d in arrays["x_train"].shape[1:]),
-        num_classes=registry.NUM_CLASSES[dataset],
-        layout=models.input_layout(model, framework),
-        arch=models.resolve_arch(model, given),
-        vocab=tuple(str(w) for w in arrays["vocab"]) if text else None,
-    )
-
-
-def new_cell(
-    model: str,
-    framework: str,
-    seed: int,
-    data_path: str | Path,
-    hyper: Mapping[str, Any],
-    *,
-    threads: int,
-    device: str,
-) -> tuple[Any, str, dict[str, np.ndarray], ModelSpec, Any]:
-    """A cell's start: its framework adapter on its device and threads, seeded; the
-    cell's data subsets; its spec; and the freshly built (untrained) model."""
-    fw = adapter(framework)
-    used_device = fw.use_device(device)
-    limit_threads(threads, framework)
-    fw.seed(seed)
-    sizes = hyper["subset"]
-    arrays = subset(load_prepared(data_path), sizes["train"], sizes["val"], sizes["test"])
-    spec = model_spec(model, framework, arrays, hyper["arch"])
-    net = models.build(
-        model, framework, input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
-    )
-    return fw, used_device, arrays, spec, net
 
 
 #: Initialisations: each framework's own initialisers, or PyTorch's (copied into Keras).
@@ -110,9 +65,8 @@ def run(
     if init not in INITS or (init == "matched" and framework != "keras"):
         raise ValueError(f"init {init!r} for {framework}: expected 'own', or 'matched' for keras")
     started = time.perf_counter()
-    fw, used_device, arrays, spec, net = new_cell(
-        model, framework, seed, data_path, hyper, threads=threads, device=device
-    )
+    cell = new_cell(model, framework, seed, data_path, hyper, threads=threads, device=device)
+    fw, arrays, spec, net = cell.adapter, cell.arrays, cell.spec, cell.net
     if init == "matched":
         matched_initial_weights(net, model, spec, seed)
         fw.seed(seed)  # the same framework state after the copy as an own-init cell
@@ -143,7 +97,7 @@ def run(
             framework=framework,
             seed=seed,
             init=init,
-            device=used_device,
+            device=cell.device,
             dataset=spec.dataset,
             dataset_sha256=sha256_file(data_path),
             dataset_exact=dataset_provenance.get("exact", True),

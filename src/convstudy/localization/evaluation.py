@@ -94,9 +94,9 @@ def faithful(model: str, folder: Path, seed: int = 0) -> Exports:
     import torch
 
     from convstudy import frameworks, models, registry
+    from convstudy.cells import model_spec
     from convstudy.converters import tf2onnx as keras_onnx
     from convstudy.converters import torch_onnx
-    from convstudy.jobs.train import model_spec
     from convstudy.localization.inputs import adapt
     from convstudy.localization.views import IMAGE_SHAPES
     from convstudy.models.transfer import torch_to_keras
