@@ -11,7 +11,7 @@ from conftest import REPO
 from helpers import model_folder, neutral_inputs
 from numpy.testing import assert_allclose
 
-from convstudy import runtimes
+from convstudy import formats
 from convstudy.config import read_pins
 from convstudy.grid import hop_settings
 from convstudy.jobs import convert, read_weights
@@ -42,7 +42,7 @@ def run_hop(trained: Path, route: str, out: Path, **overrides: object) -> Conver
 
 def outputs(folder: Path, x: np.ndarray) -> np.ndarray:
     spec = ModelSpec.load(folder)
-    return runtimes.load(folder, threads=1, spec=spec)(spec.layout.prepare(x))
+    return formats.load(folder, threads=1, spec=spec)(spec.layout.prepare(x))
 
 
 def test_onnx_round_trip(trained: Path, tmp_path: Path) -> None:

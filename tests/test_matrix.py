@@ -12,7 +12,7 @@ from conftest import REPO
 from helpers import model_folder, neutral_inputs
 from numpy.testing import assert_allclose
 
-from convstudy import registry, runtimes
+from convstudy import formats, registry
 from convstudy.config import read_pins
 from convstudy.grid import hop_settings
 from convstudy.jobs import convert
@@ -54,7 +54,7 @@ def run_path(trained: Path, route: str, root: Path) -> list[tuple[Path, Conversi
 
 def outputs(folder: Path, x: np.ndarray) -> np.ndarray:
     spec = ModelSpec.load(folder)
-    return runtimes.load(folder, threads=1, spec=spec)(spec.layout.prepare(x))
+    return formats.load(folder, threads=1, spec=spec)(spec.layout.prepare(x))
 
 
 @pytest.mark.parametrize(("framework", "route"), list(PATHS), ids=lambda v: str(v))

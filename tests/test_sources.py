@@ -28,11 +28,11 @@ def test_layouts_of_brought_inputs() -> None:
 
 def test_source_format_names_a_bad_path(tmp_path: Path) -> None:
     assert source_format(_write(tmp_path / "m.onnx")) == "onnx"
-    with pytest.raises(ConfigError, match="model.pt: no such file or folder"):
-        source_format(tmp_path / "model.pt")
-    (tmp_path / "model.pt").write_bytes(b"")
-    with pytest.raises(ConfigError, match="model.pt: expected an .onnx"):
-        source_format(tmp_path / "model.pt")
+    with pytest.raises(ConfigError, match="model.bin: no such file or folder"):
+        source_format(tmp_path / "model.bin")
+    (tmp_path / "model.bin").write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"model.bin: not a model file \(.*\.onnx"):
+        source_format(tmp_path / "model.bin")
 
 
 def _write(path: Path) -> Path:

@@ -22,7 +22,7 @@ RTOL, ATOL = 2e-3, 1e-5
 
 def read_weights(mlpackage: str | Path) -> dict[str, np.ndarray]:
     """Every floating-point const tensor of the program, by const name, as float32."""
-    from convstudy.converters.coreml import import_coremltools
+    from convstudy.formats.coreml import import_coremltools
 
     ct = import_coremltools()
     from coremltools.converters.mil.frontend.milproto.load import load as load_milproto

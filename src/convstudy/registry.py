@@ -10,7 +10,8 @@ Vocabulary:
 
 * a **format** is a way a model is stored on disk (a torch ``state_dict``, a ``.keras``
   archive, an ONNX file, an ``.mlpackage``); the training frameworks are formats too;
-* a **runtime** loads a format and runs it;
+* a **runtime** runs models (its env and packages; the code that runs a format in it is
+  the format's module, :mod:`convstudy.formats`);
 * a **converter** turns one format into another: one *hop*;
 * a **route** is the chain of hops that leads from a trained model to a format, named by
   its formats joined with ``+`` (``onnx``, ``onnx+onnx-fp16``); every hop is one job whose
@@ -67,12 +68,12 @@ class Framework:
 
 @dataclass(frozen=True)
 class Runtime:
-    """A way of running a format: its module (:mod:`convstudy.runtimes`), env, the
+    """A way of running models: its env, the pinned packages its results depend on, the
     operating systems (``platform.system()``) it exists on (empty: every one), and ``gpu``:
-    it follows the config's ``device`` (its module has ``use_device``)."""
+    it follows the config's ``device`` (its formats' modules have ``use_device``). The code
+    that runs a format in it is the format's module (:mod:`convstudy.formats`)."""
 
     name: str
-    module: str
     env: str
     packages: tuple[str, ...]
     platforms: tuple[str, ...] = ()
@@ -84,7 +85,9 @@ class Format:
     """A way of storing a model.
 
     Attributes:
-        artifact: the file or folder name of the model inside its model folder.
+        module: the format's module (:mod:`convstudy.formats`): its artifact's name, its
+            runtime's code, its ONNX view, the detection of a brought file and its input
+            signature.
         runtime: the :class:`Runtime` that runs it.
         via: the format this one is reached through (its route is that format's route
             plus one hop), ``None`` for a format one converter reaches from a framework.
@@ -92,11 +95,16 @@ class Format:
     """
 
     name: str
-    artifact: str
+    module: str
     runtime: str
     label: str
     via: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def artifact(self) -> str:
+        """The file or folder name of the model inside its model folder."""
+        return str(module(self.module).ARTIFACT)
 
 
 @dataclass(frozen=True)
@@ -162,18 +170,14 @@ FRAMEWORKS: dict[str, Framework] = {
 RUNTIMES: dict[str, Runtime] = {
     r.name: r
     for r in (
-        Runtime("torch", "convstudy.runtimes.framework", "torch", ("torch",), gpu=True),
-        Runtime(
-            "keras", "convstudy.runtimes.framework", "keras", ("tensorflow-cpu", "keras"), gpu=True
-        ),
-        Runtime("onnxruntime", "convstudy.runtimes.onnxruntime", "onnxruntime", ("onnxruntime",)),
-        Runtime("coreml", "convstudy.runtimes.coreml", "coreml", ("coremltools",), ("Darwin",)),
+        Runtime("torch", "torch", ("torch",), gpu=True),
+        Runtime("keras", "keras", ("tensorflow-cpu", "keras"), gpu=True),
+        Runtime("onnxruntime", "onnxruntime", ("onnxruntime",)),
+        Runtime("coreml", "coreml", ("coremltools",), ("Darwin",)),
         # ---- conversion matrix (Part 2)
-        Runtime("tensorflow", "convstudy.runtimes.savedmodel", "tflite", ("tensorflow-cpu",)),
-        Runtime("litert", "convstudy.runtimes.litert", "tflite", ("ai-edge-litert",)),
-        Runtime(
-            "onnx2torch", "convstudy.runtimes.onnx2torch", "onnx2torch", ("onnx2torch", "torch")
-        ),
+        Runtime("tensorflow", "tflite", ("tensorflow-cpu",)),
+        Runtime("litert", "tflite", ("ai-edge-litert",)),
+        Runtime("onnx2torch", "onnx2torch", ("onnx2torch", "torch")),
     )
 }
 
@@ -181,36 +185,36 @@ RUNTIMES: dict[str, Runtime] = {
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("torch", "model.torch", "torch", "PyTorch state_dict"),
-        Format("keras", "model.keras", "keras", "Keras archive"),
-        Format("onnx", "model.onnx", "onnxruntime", "ONNX"),
+        Format("torch", "convstudy.formats.torch", "torch", "PyTorch state_dict"),
+        Format("keras", "convstudy.formats.keras", "keras", "Keras archive"),
+        Format("onnx", "convstudy.formats.onnx", "onnxruntime", "ONNX"),
         Format(
             "onnx-fp16",
-            "model.onnx",
+            "convstudy.formats.onnx",
             "onnxruntime",
             "ONNX with FP16 weights and compute (onnxconverter-common)",
             via="onnx",
         ),
         Format(
             "coreml-fp32",
-            "model.mlpackage",
+            "convstudy.formats.coreml",
             "coreml",
             "CoreML ML program, FP32",
             options={"precision": "fp32"},
         ),
         Format(
             "coreml-fp16",
-            "model.mlpackage",
+            "convstudy.formats.coreml",
             "coreml",
             "CoreML ML program, FP16",
             options={"precision": "fp16"},
         ),
         # ---- conversion matrix (Part 2): reached through the routes of ``matrix.paths``
-        Format("savedmodel", "model.savedmodel", "tensorflow", "TF SavedModel"),
-        Format("tflite", "model.tflite", "litert", "TFLite, float32"),
+        Format("savedmodel", "convstudy.formats.savedmodel", "tensorflow", "TF SavedModel"),
+        Format("tflite", "convstudy.formats.tflite", "litert", "TFLite, float32"),
         Format(
             "torch-fx",
-            "model.onnx2torch",
+            "convstudy.formats.torch_fx",
             "onnx2torch",
             "PyTorch GraphModule rebuilt from ONNX (onnx2torch)",
         ),

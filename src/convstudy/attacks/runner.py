@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from convstudy import attacks, frameworks, registry, runtimes
+from convstudy import attacks, formats, frameworks, registry
 from convstudy.attacks.embedding import Embedding
 from convstudy.conversion import upstream_failure
 from convstudy.data import load_prepared, subset
@@ -77,9 +77,9 @@ def attack_cell(
         spec = ModelSpec.load(target) if not failed else ModelSpec.load(trained)
         try:
             if failed:
-                raise runtimes.NotRunnable(f"not converted: {failed}")
-            net = runtimes.load(Path(target), threads=threads, spec=spec)
-        except runtimes.NotRunnable as why:
+                raise formats.NotRunnable(f"not converted: {failed}")
+            net = formats.load(Path(target), threads=threads, spec=spec)
+        except formats.NotRunnable as why:
             record.skip(str(why))
             attacks.save(adversarial_out, clean=x, labels=y, indices=indices,
                          result=attacks.Adversarial(x, np.zeros(len(x), bool), 0))  # fmt: skip

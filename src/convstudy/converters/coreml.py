@@ -12,32 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from convstudy import envs, frameworks, models, registry
+from convstudy import frameworks, models
 from convstudy.converters import Converted
+from convstudy.formats.coreml import import_coremltools
 from convstudy.spec import ModelSpec
 
 #: The largest batch the converted model accepts (the batch dimension is flexible).
 MAX_BATCH = 4096
 INPUT_NAME = "x"
-
-
-def import_coremltools(keep: str | None = None) -> Any:
-    """Import coremltools with only the framework ``keep`` (a format name) visible to it.
-
-    At import, coremltools imports every framework it finds (scikit-learn, TensorFlow,
-    torch, ...), about 10 s of a conversion job on this project's machines; a hop needs
-    only its source's framework, and reading a program back needs none.
-    """
-    unneeded = {
-        package
-        for name, entry in registry.FRAMEWORKS.items()
-        if name != keep
-        for package in entry.packages
-    }
-    with envs.without(unneeded | {"scikit-learn", "xgboost"}):
-        import coremltools
-
-    return coremltools
 
 
 def _traced_torch(model: Any, example: np.ndarray) -> tuple[Any, str]:

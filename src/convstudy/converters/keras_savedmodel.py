@@ -8,6 +8,7 @@ from typing import Any
 
 from convstudy import frameworks
 from convstudy.converters import Converted
+from convstudy.formats import savedmodel
 from convstudy.spec import ModelSpec
 
 
@@ -17,14 +18,13 @@ def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, 
     ``settings["unroll"]`` rebuilds LSTM/GRU layers unrolled first (same weights): the TFLite
     converter turns a rolled Keras 3 RNN into TensorList ops it cannot lower to builtins.
     """
-    from convstudy.runtimes.savedmodel import serving_input
-
     model = frameworks.load(source, spec, unroll=bool(settings.get("unroll", False)))
     model.export(str(out), format="tf_saved_model", verbose=False)
-    name, shape, dtype = serving_input(out)
+    found = savedmodel.signature(out)
     facts = {
         "converter": "keras.Model.export (tf_saved_model)",
         "unroll": bool(settings.get("unroll", False)),
-        "input": name,
+        "input": found.name,
     }
-    return Converted(spec.observed("savedmodel", shape=shape, dtype=dtype, name=name), facts)
+    observed = spec.observed("savedmodel", shape=found.shape, dtype=found.dtype, name=found.name)
+    return Converted(observed, facts)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from convstudy.converters import Converted, NotAvailable
+from convstudy.formats import tflite
 from convstudy.spec import ModelSpec
 
 #: Where this checkout's package lives (put on the environment's path).
@@ -26,8 +27,6 @@ SRC = Path(__file__).resolve().parents[2]
 
 def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, Any]) -> Converted:
     """Export the trained torch model of ``source`` to ``out`` in the litert-torch env."""
-    from convstudy.runtimes.litert import tflite_input
-
     python = Path(settings["python"])
     if not python.is_absolute():  # `make litert-torch-env` makes it in the checkout
         python = SRC.parent / python
@@ -51,8 +50,10 @@ def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, 
         "converter": "litert_torch.convert (static batch)",
         **json.loads(last[0] if last else "{}"),
     }
-    name, shape, dtype = tflite_input(out)
-    return Converted(spec.observed("tflite", shape=shape, dtype=dtype, name=name), facts)
+    found = tflite.signature(out)
+    return Converted(
+        spec.observed("tflite", shape=found.shape, dtype=found.dtype, name=found.name), facts
+    )
 
 
 def _export(source: Path, out: Path, batch: int) -> dict[str, Any]:

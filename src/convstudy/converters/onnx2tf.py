@@ -20,6 +20,7 @@ import numpy as np
 
 from convstudy import registry
 from convstudy.converters import Converted
+from convstudy.formats import savedmodel
 from convstudy.spec import ModelSpec
 
 #: The file onnx2tf would download for image inputs (only its presence matters here: the
@@ -30,8 +31,6 @@ CALIBRATION_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, Any]) -> Converted:
     """Convert the ONNX model of folder ``source`` into the SavedModel folder ``out``."""
     import onnx2tf
-
-    from convstudy.runtimes.savedmodel import serving_input
 
     artifact = (source / registry.fmt(spec.format).artifact).resolve()
     out = out.resolve()
@@ -60,10 +59,11 @@ def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, 
             out,
             ignore=shutil.ignore_patterns("*.tflite"),  # its own TFLite files: not this format
         )
-    name, shape, dtype = serving_input(out)
+    found = savedmodel.signature(out)
     facts = {
         "converter": "onnx2tf.convert (output_signaturedefs, no onnxsim)",
         "rnn_unroll": recurrent and bool(settings.get("unroll_rnn", True)),
-        "input": name,
+        "input": found.name,
     }
-    return Converted(spec.observed("savedmodel", shape=shape, dtype=dtype, name=name), facts)
+    observed = spec.observed("savedmodel", shape=found.shape, dtype=found.dtype, name=found.name)
+    return Converted(observed, facts)

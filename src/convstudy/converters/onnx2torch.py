@@ -2,7 +2,7 @@
 
 The model folder keeps the ONNX graph the module is rebuilt from and the module's tensors
 as a ``state_dict`` (read back with ``weights_only``): nothing pickled, so a converted model
-loads as safely as a trained one (:mod:`convstudy.runtimes.onnx2torch`).
+loads as safely as a trained one (:mod:`convstudy.formats.torch_fx`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from typing import Any
 
 from convstudy import registry
 from convstudy.converters import Converted
+from convstudy.formats.torch_fx import GRAPH_FILE, WEIGHTS_FILE
 from convstudy.spec import ModelSpec
-
-GRAPH_FILE = "graph.onnx"
-WEIGHTS_FILE = "state_dict.pt"
 
 
 def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, Any]) -> Converted:
@@ -24,7 +22,7 @@ def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, 
     import onnx
     import torch
 
-    from convstudy.converters.onnx2torch_ops import build_module
+    from convstudy.formats.onnx2torch_ops import build_module
 
     graph = onnx.load(str(source / registry.fmt(spec.format).artifact))
     module = build_module(graph)

@@ -13,6 +13,7 @@ from typing import Any
 
 from convstudy import frameworks, registry
 from convstudy.converters import Converted
+from convstudy.formats import tflite
 from convstudy.spec import ModelSpec
 
 
@@ -23,8 +24,6 @@ def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, 
     they become TensorList ops that builtin TFLite lacks (ConverterError).
     """
     import tensorflow as tf
-
-    from convstudy.runtimes.litert import tflite_input
 
     unroll = False
     if spec.format == "savedmodel":
@@ -38,6 +37,8 @@ def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, 
         how = "TFLiteConverter.from_keras_model"
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     out.write_bytes(converter.convert())
-    name, shape, dtype = tflite_input(out)
-    facts = {"converter": how, "ops": "TFLITE_BUILTINS", "unroll": unroll, "input": name}
-    return Converted(spec.observed("tflite", shape=shape, dtype=dtype, name=name), facts)
+    found = tflite.signature(out)
+    facts = {"converter": how, "ops": "TFLITE_BUILTINS", "unroll": unroll, "input": found.name}
+    return Converted(
+        spec.observed("tflite", shape=found.shape, dtype=found.dtype, name=found.name), facts
+    )

@@ -34,50 +34,6 @@ DATASET = "user"
 DEFAULT_VOCAB = 100
 
 
-def _signature(path: Path, fmt: str) -> tuple[list[int | None], str, str, int]:
-    """(input shape with batch, input dtype, input name, number of classes)."""
-    if fmt == "onnx":
-        import onnx
-
-        model = onnx.load(str(path))
-        onnx.checker.check_model(model)
-        inits = {i.name for i in model.graph.initializer}
-        first = next(i for i in model.graph.input if i.name not in inits)
-        tensor = first.type.tensor_type
-        shape = [d.dim_value or None for d in tensor.shape.dim]
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
-        out = model.graph.output[0].type.tensor_type.shape.dim
-        return shape, dtype, first.name, int(out[-1].dim_value)
-    if fmt == "keras":
-        import keras
-
-        net = keras.models.load_model(path, compile=False, safe_mode=True)
-        return (
-            list(net.inputs[0].shape),
-            str(net.inputs[0].dtype),
-            "x",
-            int(net.outputs[0].shape[-1]),
-        )
-    if fmt == "savedmodel":
-        import tensorflow as tf
-
-        signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-        ((name, spec),) = signature.structured_input_signature[1].items()
-        (out,) = signature.structured_outputs.values()
-        return list(spec.shape), spec.dtype.name, name, int(out.shape[-1])
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path))
-    detail = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    return (
-        [int(d) for d in detail["shape"]],
-        np.dtype(detail["dtype"]).name,
-        detail["name"],
-        int(out["shape"][-1]),
-    )
-
-
 def layout_of(
     shape: list[int | None], dtype: str, name: str
 ) -> tuple[InputLayout, tuple[int, ...]]:
@@ -145,12 +101,13 @@ def run(
         raise ConfigError(f"matrix.sources: {path}: no such file or folder")
     fmt = formats.detect(path)
     try:
-        shape, dtype, input_name, classes = _signature(path, fmt)
+        found = formats.module(fmt).signature(path)
     except ConfigError:
         raise
     except Exception as exc:
         raise ConfigError(f"matrix.sources: {path}: not a loadable {fmt} model ({exc})") from exc
-    layout, input_shape = layout_of(shape, dtype, input_name)
+    layout, input_shape = layout_of(list(found.shape), found.dtype, found.name)
+    classes = found.classes or 0
     spec = ModelSpec(
         model=name,
         dataset=DATASET,

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from convstudy import metrics, registry, runtimes
+from convstudy import formats, metrics, registry
 from convstudy.atomic import atomic_output
 from convstudy.conversion import upstream_failure
 from convstudy.data import load_prepared, subset
@@ -95,12 +95,12 @@ def run(
         artifact = source / registry.fmt(spec.format).artifact
         record.size_bytes = size_bytes(artifact)
         record.weights_bytes = weights_bytes(artifact)
-        record.device = runtimes.use_device(spec, device)
+        record.device = formats.use_device(spec, device)
         limit_threads(threads, spec.format if spec.format in registry.FRAMEWORKS else None)
         x = spec.layout.prepare(arrays["x_test"])
         try:
             predict, load_times = load_timed(
-                lambda: runtimes.load(source, threads=threads, spec=spec, settings=settings),
+                lambda: formats.load(source, threads=threads, spec=spec, settings=settings),
                 warmup=evaluation["warmup"],
                 repeats=evaluation["repeats"],
             )
@@ -111,7 +111,7 @@ def run(
                 warmup=evaluation["warmup"],
                 repeats=evaluation["repeats"],
             )
-        except runtimes.NotRunnable as reason:
+        except formats.NotRunnable as reason:
             record.skip(str(reason))
         except Exception as error:
             if target == registry.ORIGINAL:
@@ -129,7 +129,7 @@ def run(
             record.load_seconds = load_times
             record.load_median = load_stats["median"]
             record.load_iqr = load_stats["iqr"]
-            record.thread_counts = runtimes.thread_counts(spec, predict)
+            record.thread_counts = formats.thread_counts(spec, predict)
             record.inference_seconds = times
             record.inference_median = stats["median"]
             record.inference_iqr = stats["iqr"]

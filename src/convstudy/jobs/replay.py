@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convstudy import attacks, registry, runtimes
+from convstudy import attacks, formats, registry
 from convstudy.atomic import atomic_output
 from convstudy.conversion import upstream_failure
 from convstudy.records import describe_exception
@@ -38,7 +38,7 @@ def run(
         spec = ModelSpec.load(source)
         limit_threads(threads, spec.format if spec.format in registry.FRAMEWORKS else None)
         try:
-            predict = runtimes.load(source, threads=threads, spec=spec)
+            predict = formats.load(source, threads=threads, spec=spec)
             for name in ("x", "clean"):
                 x = spec.layout.prepare(data[name])
                 batches = [predict(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
@@ -47,7 +47,7 @@ def run(
                     if batches
                     else np.zeros((0, spec.num_classes), np.float32)
                 )
-        except runtimes.NotRunnable as why:
+        except formats.NotRunnable as why:
             status, reason = "not_run", str(why)
         except Exception as error:
             if spec.format in registry.FRAMEWORKS:
