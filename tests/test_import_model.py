@@ -70,11 +70,15 @@ def test_another_architecture_is_refused(tmp_path: Path, prepared: Path, framewo
     assert not (tmp_path / "cell").exists()
 
 
-def test_config_names_only_cells_of_the_study() -> None:
+def test_config_names_only_cells_of_the_study(tmp_path: Path) -> None:
     base = {"models": ["lenet5"], "frameworks": ["torch", "keras"]}
-    entry = {"model": "lenet5", "framework": "torch", "seed": 1, "path": "a.torch"}
+    checkpoint = tmp_path / "a.torch"
+    entry = {"model": "lenet5", "framework": "torch", "seed": 1, "path": str(checkpoint)}
+    with pytest.raises(ConfigError, match=rf"'imported_models.0.path': {checkpoint}: no such file"):
+        imported_models({**base, "imported_models": [entry]})
+    checkpoint.write_bytes(b"")
     assert imported_models({**base, "imported_models": [entry]}) == {
-        "lenet5/torch/seed1": "a.torch"
+        "lenet5/torch/seed1": str(checkpoint)
     }
     with pytest.raises(ConfigError, match=r"imported_models.0.model': 'gru' is not in 'models'"):
         imported_models({**base, "imported_models": [{**entry, "model": "gru"}]})

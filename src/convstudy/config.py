@@ -79,6 +79,7 @@ def _check_names(config: Mapping[str, Any]) -> None:
                 f"invalid config key 'training.{model}': missing (model '{model}' is in 'models')"
             )
     imported_models(config)
+    _check_matrix(config.get("matrix") or {})
     for i, name in enumerate(config["formats"]):
         for framework in config["frameworks"]:
             try:
@@ -88,6 +89,41 @@ def _check_names(config: Mapping[str, Any]) -> None:
                     f"invalid config key 'formats.{i}': {name!r} cannot be reached from "
                     f"{framework} ({error.args[0]})"
                 ) from None
+
+
+def _check_chain(key: str, source: str, chain: Any) -> None:
+    """A path of the matrix: known formats, every hop performed by a converter (or a hop
+    the registry knows no converter for, recorded as an error)."""
+    for j, name in enumerate(chain):
+        if name not in registry.FORMATS:
+            raise ConfigError(
+                f"invalid config key '{key}.{j}': {name!r} is not one of {', '.join(registry.FORMATS)}"
+            )
+    try:
+        registry.matrix_route(source, chain)
+    except KeyError as error:
+        raise ConfigError(f"invalid config key '{key}': {error.args[0]}") from None
+
+
+def _check_matrix(matrix: Mapping[str, Any]) -> None:
+    """Every path of ``matrix.paths`` (per framework) and ``matrix.source_paths`` (per
+    format of a brought model) is a chain of known formats with converters."""
+    for framework, chains in (matrix.get("paths") or {}).items():
+        if framework not in registry.FRAMEWORKS:
+            raise ConfigError(
+                f"invalid config key 'matrix.paths.{framework}': not one of "
+                f"{', '.join(registry.FRAMEWORKS)}"
+            )
+        for i, chain in enumerate(chains):
+            _check_chain(f"matrix.paths.{framework}.{i}", framework, chain)
+    for fmt, chains in (matrix.get("source_paths") or {}).items():
+        if fmt not in registry.FORMATS:
+            raise ConfigError(
+                f"invalid config key 'matrix.source_paths.{fmt}': not one of "
+                f"{', '.join(registry.FORMATS)}"
+            )
+        for i, chain in enumerate(chains):
+            _check_chain(f"matrix.source_paths.{fmt}.{i}", fmt, chain)
 
 
 def imported_models(config: Mapping[str, Any]) -> dict[str, str]:
@@ -102,6 +138,10 @@ def imported_models(config: Mapping[str, Any]) -> dict[str, str]:
                     f"invalid config key 'imported_models.{i}.{key}': {entry[key]!r} is not "
                     f"in '{key}s' ({', '.join(known)})"
                 )
+        if not Path(entry["path"]).is_file():
+            raise ConfigError(
+                f"invalid config key 'imported_models.{i}.path': {entry['path']}: no such file"
+            )
         cell = f"{entry['model']}/{entry['framework']}/seed{entry['seed']}"
         if cell in cells:
             raise ConfigError(f"invalid config key 'imported_models.{i}': {cell} is given twice")

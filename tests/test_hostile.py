@@ -1,0 +1,73 @@
+"""Hostile input: every bad file, value or path is refused up front with one line naming it
+(exit status 2 for the ``convstudy`` command, one ``convstudy:`` line for the workflow),
+nothing is written on refusal and no finished output is lost. Kept here so that every new
+format or command is held to the same cases."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import REPO, snakemake
+
+from convstudy.config import validate
+from convstudy.errors import ConfigError
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def _changed(**changes: Any) -> dict[str, Any]:
+    config = copy.deepcopy(DEFAULT)
+    for dotted, value in changes.items():
+        *parents, last = dotted.split("__")
+        node = config
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    return config
+
+
+# ---- configuration: every key that names a format, model, attack, path or seed
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"seeds": [10**29]}, "'seeds.0': 100000000000000000000000000000 is greater than the maximum of 4294967295"),
+        ({"seeds": [2**32]}, "'seeds.0': 4294967296 is greater than the maximum of 4294967295"),
+        ({"robustness__seeds": [-1]}, "'robustness.seeds.0': -1 is less than the minimum of 0"),
+        ({"matrix__seeds": [2**40]}, "'matrix.seeds.0': 1099511627776 is greater than the maximum"),
+        ({"matrix__paths": {"torch": [["onnx", "fp64"]]}}, "'matrix.paths.torch.0.1': 'fp64' is not one of"),
+        ({"matrix__paths": {"jax": [["onnx"]]}}, "'matrix.paths.jax': not one of torch, keras"),
+        ({"matrix__paths": {"keras": [["torch-fx"]]}}, "'matrix.paths.keras.0': no converter from 'keras' to 'torch-fx'"),
+        ({"matrix__source_paths": {"onnx": [["coreml-fp64"]]}}, "'matrix.source_paths.onnx.0.0': 'coreml-fp64' is not one of"),
+        ({"models": ["lenet5", "lenet6"]}, "'models.1': 'lenet6' is not one of"),
+        ({"formats": ["onnx", "tflite2"]}, "'formats.1': 'tflite2' is not one of"),
+        ({"robustness__attacks": ["fgsm", "pgd"]}, "'robustness.attacks.1': 'pgd' is not one of"),
+        (
+            {"imported_models": [{"model": "lenet5", "framework": "torch", "seed": 0, "path": "/nonexistent/lenet5.torch"}]},
+            "'imported_models.0.path': /nonexistent/lenet5.torch: no such file",
+        ),
+    ],
+)  # fmt: skip
+def test_config_values_are_refused_naming_the_key(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        validate(_changed(**changes), SCHEMA)
+    assert message in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_the_workflow_refuses_a_bad_config_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "seeds: [100000000000000000000000000000]\nmatrix:\n  paths: {torch: [[onnx, fp64]]}\n"
+    )
+    done = snakemake(tmp_path, "-n", configfiles=(bad,))
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()
+    assert last[-1].startswith("convstudy: invalid config key 'seeds.0'")
+    assert "Traceback" not in done.stderr
