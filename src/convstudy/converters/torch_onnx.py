@@ -8,7 +8,7 @@ from typing import Any
 
 from convstudy import frameworks
 from convstudy.converters import Converted
-from convstudy.converters.onnx_facts import opset_written
+from convstudy.converters.onnx_facts import opset_written, strip_local_metadata
 from convstudy.spec import ModelSpec
 
 INPUT_NAME = "x"
@@ -33,6 +33,9 @@ def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, 
             output_names=[OUTPUT_NAME],
             dynamic_shapes=({0: torch.export.Dim("batch")},),
         )
+        # the exporter records each node's Python stack trace, with this checkout's and
+        # this environment's paths: the same model must be the same bytes everywhere
+        strip_local_metadata(out)
     else:
         torch.onnx.export(
             model,
