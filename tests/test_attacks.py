@@ -288,6 +288,23 @@ def test_an_unreachable_embedding_falls_back_and_says_so(
     assert embedding.Embedding.load(out) == used
 
 
+def test_a_local_data_folder_means_no_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a local data folder the run reads only what is there: a reachable publisher is
+    not asked, so an online and an offline machine run the same recipe."""
+    served, published = _publisher(tmp_path)
+    settings = {"embedding": "counter-fitted", "embedding_fallback": "glove-6b-50d"}
+    (tmp_path / "local").mkdir()
+    with http_server(served) as base:
+        monkeypatch.setattr(
+            embedding, "COUNTER_FITTED_FILE", dataclasses.replace(published, host=base)
+        )
+        used = embedding.resolve(settings, tmp_path / "local", tmp_path / "raw")
+    assert used.name == "glove-6b-50d" and "nothing is downloaded" in str(used.fallback_reason)
+    assert not (tmp_path / "raw").exists()
+
+
 def test_attack_cost_names_each_text_attacks_embedding() -> None:
     from convstudy.report.robustness import table_attack_cost
 

@@ -6,6 +6,7 @@ format or command is held to the same cases."""
 from __future__ import annotations
 
 import copy
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,50 @@ def test_the_workflow_refuses_a_bad_config_in_one_line(tmp_path: Path) -> None:
     last = done.stderr.strip().splitlines()
     assert last[-1].startswith("convstudy: invalid config key 'seeds.0'")
     assert "Traceback" not in done.stderr
+
+
+# ---- a corrupt or moved dataset copy
+
+
+def _mnist_copy(folder: Path, data_dir: Path, *, flip: str | None = None) -> Path:
+    """A copy of the MNIST files of ``data_dir`` in ``folder``; ``flip``: a file with one
+    byte changed."""
+    (folder / "mnist").mkdir(parents=True)
+    for source in sorted((data_dir / "mnist").iterdir()):
+        data = bytearray(source.read_bytes())
+        if source.name == flip:
+            data[len(data) // 2] ^= 0xFF
+        (folder / "mnist" / source.name).write_bytes(bytes(data))
+    return folder
+
+
+@pytest.mark.slow
+def test_a_corrupt_copy_loses_no_prepared_data_and_a_moved_one_reruns_nothing(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    work, target = tmp_path / "run", "data/prepared/mnist.npz"
+    mnist_only = tmp_path / "mnist.yaml"
+    mnist_only.write_text("models: [lenet5]\nmatrix: {seeds: []}\n")
+
+    def run(*args: str, copy: Path) -> subprocess.CompletedProcess[str]:
+        env = {"CONVSTUDY_DATA_DIR": str(copy)}
+        return snakemake(work, *args, target, configfiles=(mnist_only,), env=env)
+
+    done = run("--cores", "1", copy=data_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    prepared = [work / "data/prepared/mnist.npz", work / "data/prepared/mnist.json"]
+    before = [(p.read_bytes(), p.stat().st_mtime_ns) for p in prepared]
+    # the same bytes in another folder: nothing to do
+    moved = _mnist_copy(tmp_path / "moved", data_dir)
+    done = run("-n", copy=moved)
+    assert done.returncode == 0 and "Nothing to be done" in done.stdout + done.stderr
+    # a copy with a flipped byte, forced: refused in one line naming the file and both
+    # checksums, and the prepared files are the ones from before, bytes and times
+    labels = "train-labels-idx1-ubyte.gz"
+    corrupt = _mnist_copy(tmp_path / "corrupt", data_dir, flip=labels)
+    done = run("--cores", "1", "--forcerun", "prepare_dataset", copy=corrupt)
+    assert done.returncode != 0
+    refusal = [line for line in done.stderr.splitlines() if line.startswith("convstudy:")]
+    assert len(refusal) == 1 and str(corrupt / "mnist" / labels) in refusal[0]
+    assert "sha256" in refusal[0] and "expected" in refusal[0]
+    assert [(p.read_bytes(), p.stat().st_mtime_ns) for p in prepared] == before

@@ -199,9 +199,12 @@ def _read_pin_file(path: Path) -> dict[str, str]:
 
 
 def study_hash(config: Mapping[str, Any]) -> str:
-    """The hash of the whole configuration, as carried by every gathered row. The pins
-    file's path is left out: the versions it pins are on every row themselves, and a
-    changed pin reruns only the jobs that depend on it."""
+    """The hash of the whole configuration, as carried by every gathered row. Paths that
+    do not change results are left out: the pins file's (the versions it pins are on every
+    row themselves, and a changed pin reruns only the jobs that depend on it) and the local
+    dataset copy's (its files are verified against their pinned sha256)."""
     from convstudy.provenance import config_hash
 
-    return config_hash({key: value for key, value in config.items() if key != "pins_file"})
+    kept = {key: value for key, value in config.items() if key != "pins_file"}
+    datasets = {k: v for k, v in kept["datasets"].items() if k != "local_dir"}
+    return config_hash({**kept, "datasets": datasets})

@@ -23,6 +23,18 @@ class SnakemakeJob(Protocol):
     config: Mapping[str, Any]
 
 
+def local_data_dir(job: SnakemakeJob) -> str | None:
+    """The local dataset copy a job reads (``datasets.local_dir``, else $CONVSTUDY_DATA_DIR).
+
+    Read here, not passed as a ``params:`` value, on purpose: its files are verified against
+    their pinned sha256, so the same bytes in another folder must not rerun anything (a
+    parameter would rerun the whole study when the copy moves).
+    """
+    from convstudy.config import local_data_dir as resolve
+
+    return resolve(job.config)
+
+
 @contextlib.contextmanager
 def job_log(job: SnakemakeJob) -> Iterator[logging.Logger]:
     """Send everything a job prints (Python logging, framework C++ output) to its log.

@@ -10,6 +10,7 @@ from convstudy import config as cs_config
 from convstudy import envs as cs_envs
 from convstudy import formats, grid, registry
 from convstudy.attacks.embedding import RESOLVED_FILE as RESOLVED_EMBEDDING
+from convstudy.data.sources import verify_local_copy
 from convstudy.errors import ConvstudyError
 from convstudy.grid import *  # the path patterns (TRAINED, CONVERTED, ...)
 from convstudy.provenance import read_json
@@ -17,7 +18,9 @@ from convstudy.records import RECORD_TYPES
 
 
 def _validated(config):
-    """The grid of a valid config; an invalid one stops the run with one line."""
+    """The grid of a valid config; an invalid one, or a corrupt local dataset copy, stops
+    the run with one line before any job runs (so no finished output is deleted for it).
+    """
     try:
         cs_config.validate(
             config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
@@ -29,7 +32,12 @@ def _validated(config):
             for i, s in enumerate(sources)
         }
         pins = config.get("pins_file", f"{workflow.basedir}/envs/requirements.txt")
-        return local, grid.Grid(config, cs_config.read_pins(pins), found)
+        the_grid = grid.Grid(config, cs_config.read_pins(pins), found)
+        if local:
+            verify_local_copy(
+                local, the_grid.datasets, ".snakemake/convstudy/verified.json"
+            )
+        return local, the_grid
     except ConvstudyError as error:
         sys.exit(f"convstudy: {error}")
 

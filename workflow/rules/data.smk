@@ -13,6 +13,8 @@ rule fetch_dataset:
         "../scripts/fetch_dataset.py"
 
 
+# The local copy's folder is not a parameter: its files are verified against their pinned
+# sha256 before anything runs (common.smk), so the same bytes elsewhere rerun nothing.
 rule prepare_dataset:
     input:
         prepare_inputs,
@@ -30,7 +32,6 @@ rule prepare_dataset:
         **rule_resources("prepare_dataset"),
     params:
         settings=GRID.prepare_params,
-        local_dir=LOCAL_DATA_DIR,
         raw_dir=raw_dir_of,
     script:
         "../scripts/prepare_dataset.py"

@@ -31,7 +31,6 @@ rule embedding:
         **rule_resources("embedding"),
     params:
         settings=GRID.embedding_settings(),
-        local_dir=LOCAL_DATA_DIR,
         raw_dir=GRID.raw_dir,
     script:
         "../scripts/embedding.py"

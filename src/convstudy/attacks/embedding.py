@@ -161,7 +161,8 @@ def _download_published(published: PublishedFile, dest: Path, timeout: float = 6
 def _counter_fitted(local_dir: Path | None, raw_dir: Path) -> str:
     """The local path of the counter-fitted vectors: a verified copy in the local data
     folder (``<dir>/counter-fitting/<file>`` or ``<dir>/<file>``) or ``raw_dir``, else a
-    verified download into ``raw_dir``."""
+    verified download into ``raw_dir``. With a local data folder nothing is downloaded:
+    the run reads only what is there, on an online machine as on an offline one."""
     published = COUNTER_FITTED_FILE
     candidates = [raw_dir / "counter-fitting" / published.name]
     if local_dir is not None:
@@ -174,6 +175,11 @@ def _counter_fitted(local_dir: Path | None, raw_dir: Path) -> str:
             _check_blob(path, published)
             logger.info("%s: counter-fitted vectors, git blob id verified", path)
             return str(path)
+    if local_dir is not None:
+        raise _Unreachable(
+            f"{published.name} is not in the local data folder {local_dir} (nothing is "
+            "downloaded when a local data folder is set)"
+        )
     _download_published(published, candidates[-1])
     return str(candidates[-1])
 

@@ -350,3 +350,41 @@ def locate(dataset: str, local_dir: str | Path | None, raw_dir: str | Path) -> l
                 f"fetch_dataset({dataset!r}, {str(base)!r}) or set a local folder"
             )
     return [ResolvedSource(base / f.relpath, f, option, f.urls[0]) for f in option.files]
+
+
+def verify_local_copy(
+    local_dir: str | Path, datasets: list[str], cache: str | Path | None = None
+) -> None:
+    """Verify the files of ``datasets`` in the local copy ``local_dir`` before anything runs,
+    so that a corrupt copy is refused while the prepared data made from a good one stands.
+
+    ``cache`` (a JSON file) remembers the sha256 of every file verified, by path, size,
+    inode and modification time: a copy is hashed once, then only when a file changes.
+
+    Raises:
+        DataError: a missing file or another sha256 (naming the file and both checksums).
+    """
+    import json
+
+    known: dict[str, str] = {}
+    cache_path = Path(cache) if cache is not None else None
+    if cache_path is not None and cache_path.is_file():
+        try:
+            known = dict(json.loads(cache_path.read_text()))
+        except (ValueError, OSError):
+            known = {}
+    verified: dict[str, str] = {}
+    for dataset in datasets:
+        for found in locate(dataset, local_dir, local_dir):
+            stat = found.path.stat()
+            key = f"{found.path.resolve()}|{stat.st_size}|{stat.st_ino}|{stat.st_mtime_ns}"
+            if known.get(key) == found.entry.sha256:
+                verified[key] = found.entry.sha256
+                continue
+            verified[key] = verify(found.path, found.entry.sha256, found.entry.description)
+    if cache_path is not None and verified != known:
+        from convstudy.atomic import atomic_output
+
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(cache_path) as tmp:
+            tmp.write_text(json.dumps({**known, **verified}, indent=1, sort_keys=True))
