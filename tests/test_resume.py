@@ -22,6 +22,7 @@ from convstudy.atomic import atomic_output, temporary_sibling
 from convstudy.benchmark import snakemake_command
 from convstudy.resume import (
     BUSY_EXIT,
+    TMPDIR,
     WorkdirBusy,
     exclusive,
     incomplete_outputs,
@@ -273,3 +274,9 @@ def test_kill_9_of_the_tiny_study_mid_job_then_resume(tmp_path: Path) -> None:
     ]
     assert not list((workdir / target).parent.glob(temporary))
     assert not lock_files(workdir) and not incomplete_outputs(workdir)
+    # the run's temporary files live in its own folder, which the next run empties first
+    run_tmp = workdir / TMPDIR
+    assert run_tmp.is_dir()
+    (run_tmp / "convstudy-textattack-left").mkdir()
+    assert resume(command[3:], env=env).returncode == 0
+    assert not (run_tmp / "convstudy-textattack-left").exists()

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from convstudy.data.sources import LOCAL_DIR_ENV
+from convstudy.resume import fresh_tmpdir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir.mkdir(parents=True)
     command = snakemake_command(args.workdir, (), "--cores", str(args.cores), *args.snakemake_args)
     # Snakemake runs in the work directory: a relative dataset folder means the caller's.
-    env = dict(os.environ)
+    env = {**os.environ, "TMPDIR": str(fresh_tmpdir(args.workdir))}
     if env.get(LOCAL_DIR_ENV):
         env[LOCAL_DIR_ENV] = str(Path(env[LOCAL_DIR_ENV]).expanduser().resolve())
     print("running:", " ".join(command), flush=True)

@@ -29,6 +29,11 @@ Then it runs ``snakemake --unlock`` (only when lock files exist) and the run its
 every output is written under a temporary name and renamed when complete
 (:mod:`convstudy.atomic`), so a partial file never stands under a final name.
 
+Temporary files of the run (Snakemake's own, the converters', textattack's) go to
+``.snakemake/convstudy/tmp/`` (``TMPDIR``), not to the system's temporary folder, and that
+folder is emptied before each run, once nothing works in the directory: a killed run
+leaves nothing behind outside its directory, and nothing inside it for long.
+
 ``python -m convstudy.resume [--wait SECONDS] SNAKEMAKE_ARGS...`` (``make study`` uses it).
 """
 
@@ -52,6 +57,8 @@ from convstudy.atomic import remove, temporary_sibling
 logger = logging.getLogger("convstudy.resume")
 
 FLOCK = ".snakemake/convstudy-resume.flock"
+#: The run's temporary folder (its ``TMPDIR``), emptied before each run.
+TMPDIR = ".snakemake/convstudy/tmp"
 #: Exit status when the directory is busy (``EX_TEMPFAIL``: try again later).
 BUSY_EXIT = 75
 _FORBIDDEN = ("--unlock", "--nolock", "--ignore-incomplete", "--ii")
@@ -251,7 +258,17 @@ def run(
                 len(incomplete),
                 ", ".join(incomplete[:5]) + (" ..." if len(incomplete) > 5 else ""),
             )
-        return subprocess.run([*base, "--rerun-incomplete"], check=False).returncode
+        env = {**os.environ, "TMPDIR": str(fresh_tmpdir(workdir))}
+        return subprocess.run([*base, "--rerun-incomplete"], check=False, env=env).returncode
+
+
+def fresh_tmpdir(workdir: Path) -> Path:
+    """The run's temporary folder (:data:`TMPDIR`), emptied of what earlier runs left."""
+    folder = workdir / TMPDIR
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def main(argv: Sequence[str] | None = None) -> int:
