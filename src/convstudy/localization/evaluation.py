@@ -96,7 +96,6 @@ def faithful(model: str, folder: Path, seed: int = 0) -> Exports:
     from convstudy import frameworks, models, registry
     from convstudy.converters import tf2onnx as keras_onnx
     from convstudy.converters import torch_onnx
-    from convstudy.jobs.train import model_spec
     from convstudy.localization.inputs import adapt
     from convstudy.localization.views import IMAGE_SHAPES
     from convstudy.models.transfer import torch_to_keras
@@ -109,7 +108,7 @@ def faithful(model: str, folder: Path, seed: int = 0) -> Exports:
             "x_train": np.zeros((1, SEQ_LEN), np.int64),
             "vocab": np.asarray([f"w{i}" for i in range(VOCAB)]),
         }
-    spec = model_spec(model, "torch", arrays, {})
+    spec = models.model_spec(model, "torch", arrays, {})
     adapter = frameworks.adapter("torch")
     adapter.seed(seed)
     net = models.build(
@@ -139,7 +138,7 @@ def faithful(model: str, folder: Path, seed: int = 0) -> Exports:
         output_names=["logits"],
         dynamic_shapes=({0: torch.export.Dim("batch")},),
     )
-    keras_spec = model_spec(model, "keras", arrays, {})
+    keras_spec = models.model_spec(model, "keras", arrays, {})
     keras_net = models.build(
         model, "keras", input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
     )
