@@ -10,11 +10,7 @@ node a localization must name, or whose layer it must name).
 Controls rewrite a model into an equivalent one (an inserted Identity or Transpose pair,
 renamed nodes, BatchNorm or a scale folded into the convolution by hand, Gemm written as
 MatMul + Add or the reverse, a convolution's padding moved into a Pad node, another
-opset); a
-localization must find nothing.
-
-``python -m convstudy.localization.faults`` runs the evaluation
-(:mod:`convstudy.localization.evaluation`).
+opset); a localization must find nothing.
 """
 
 from __future__ import annotations
@@ -666,14 +662,3 @@ CONTROLS: dict[str, Planter] = {
     "pad_split": pad_split,
     "opset_change": opset_change,
 }
-
-
-def main() -> None:
-    """Entry point of ``python -m convstudy.localization.faults``: the evaluation."""
-    from convstudy.localization.evaluation import main as evaluate
-
-    evaluate()
-
-
-if __name__ == "__main__":
-    main()

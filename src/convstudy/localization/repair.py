@@ -84,11 +84,6 @@ class RepairResult:
 
 
 # -- helpers -----------------------------------------------------------------------------
-def _node(model: onnx.ModelProto, graph: LayerGraph, index: int) -> onnx.NodeProto:
-    """The model's node for a view index (views keep references to the model's nodes)."""
-    return graph.view.nodes[index]
-
-
 def _dtype(graph: LayerGraph, name: str) -> np.dtype:
     value = graph.view.const(name) if name else None
     if value is not None and np.issubdtype(value.dtype, np.floating):

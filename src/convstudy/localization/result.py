@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -216,8 +216,3 @@ def validate(document: dict[str, Any]) -> None:
     import jsonschema
 
     jsonschema.validate(document, schema())
-
-
-def field_names(cls: type) -> list[str]:
-    """Names of a result dataclass's fields (for table headers)."""
-    return [f.name for f in fields(cls)]

@@ -35,19 +35,6 @@ def add_initializer(model: onnx.ModelProto, base: str, value: np.ndarray) -> str
     return name
 
 
-def find_node(model: onnx.ModelProto, label: str) -> onnx.NodeProto:
-    """The main-graph node with report name ``label`` (``name`` or ``<op>#<index>``)."""
-    from convstudy.localization.graph import GraphView
-
-    view = GraphView(model)
-    index = view.index_of(label)
-    target = view.nodes[index]
-    for node in model.graph.node:
-        if node is target or node == target:
-            return node
-    raise KeyError(label)
-
-
 def node_by_output(model: onnx.ModelProto, tensor: str) -> onnx.NodeProto | None:
     """The main-graph node producing ``tensor``."""
     for node in model.graph.node:
