@@ -5,7 +5,7 @@
 
 SOURCE and TARGET: an ONNX file, a ``.keras`` archive, a SavedModel folder, a ``.tflite``
 file, a model folder of this project, or a study PyTorch ``state_dict`` with ``--model NAME``
-(see :mod:`convstudy.localization.views`). Exit status 0 whether or not a divergence is
+(see :mod:`convstudy.localization.io.views`). Exit status 0 whether or not a divergence is
 found; 2 with one line on standard error for bad input.
 """
 
@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _inputs(args: argparse.Namespace, source: Any) -> np.ndarray:
-    from convstudy.localization.inputs import LocalizationError, random_inputs
+    from convstudy.localization.io.inputs import LocalizationError, random_inputs
 
     if args.inputs is None:
         if args.samples < 1:
@@ -85,8 +85,8 @@ def _inputs(args: argparse.Namespace, source: Any) -> np.ndarray:
 
 
 def _prepare(args: argparse.Namespace) -> tuple[Any, Any, np.ndarray, np.ndarray]:
-    from convstudy.localization.inputs import adapt
-    from convstudy.localization.views import open_view, verify
+    from convstudy.localization.io.inputs import adapt
+    from convstudy.localization.io.views import open_view, verify
 
     source = open_view(args.source, "source", model_name=args.model)
     target = open_view(args.target, "target", model_name=args.model)
@@ -114,7 +114,7 @@ def _write_csv(path: Path, rows: Sequence[Any]) -> None:
 def _localized(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, Any]:
     """The pair and inputs of the command line, and the pair's localisation."""
     from convstudy.localization import localize
-    from convstudy.localization.localize import TOLERANCE
+    from convstudy.localization.comparison.localize import TOLERANCE
 
     source, target, x_source, x_target = _prepare(args)
     loc = localize(
@@ -131,7 +131,7 @@ def _localized(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, Any]:
 def localize_command(args: argparse.Namespace) -> int:
     """``convstudy localize``: JSON, CSV tables, Markdown report and figure in ``--out``."""
     from convstudy.localization import validate
-    from convstudy.localization.report import figure, markdown
+    from convstudy.localization.io.report import figure, markdown
 
     source, target, _, _, loc = _localized(args)
     loc.run.update(
@@ -166,7 +166,7 @@ def repair_command(args: argparse.Namespace) -> int:
     """``convstudy repair``: the repaired ONNX model and ``<out>.repair.json`` beside it."""
     import onnx
 
-    from convstudy.localization.repair import describe, repair
+    from convstudy.localization.repair.rounds import describe, repair
 
     source, target, x_source, x_target, loc = _localized(args)
     model, result = repair(

@@ -81,12 +81,12 @@ def run(
     scanned for discrepancies), ``samples`` (inputs of the localization).
     """
     from convstudy.localization import localize
-    from convstudy.localization.hops import first_divergent_hop
-    from convstudy.localization.inputs import adapt
-    from convstudy.localization.repair import repair
-    from convstudy.localization.report import figure, markdown
-    from convstudy.localization.runner import run as run_onnx
-    from convstudy.localization.views import open_view, verify
+    from convstudy.localization.comparison.hops import first_divergent_hop
+    from convstudy.localization.comparison.runner import run as run_onnx
+    from convstudy.localization.io.inputs import adapt
+    from convstudy.localization.io.report import figure, markdown
+    from convstudy.localization.io.views import open_view, verify
+    from convstudy.localization.repair.rounds import repair
 
     source, target, out_dir = Path(source), Path(target), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -122,7 +122,7 @@ def run(
             run_onnx(view.model, {view.model.graph.input[0].name: x})[0]
             for view, x in zip(views, xs, strict=True)
         ]
-        from convstudy.localization.layout import align
+        from convstudy.localization.graph.layout import align
 
         aligned = align(outs[0], outs[1])
         if aligned is None:

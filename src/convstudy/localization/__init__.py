@@ -6,9 +6,8 @@ hyperparameters and outputs, and names the first divergence. Only numpy, onnx an
 onnxruntime are imported here; frameworks are imported by the evaluation tools that need them.
 """
 
-from convstudy.localization.inputs import LocalizationError
-from convstudy.localization.localize import TOLERANCE, analyse, localize
-from convstudy.localization.result import (
+from convstudy.localization.comparison.localize import TOLERANCE, analyse, localize
+from convstudy.localization.comparison.result import (
     ActivationRow,
     Divergence,
     HyperparameterRow,
@@ -19,6 +18,7 @@ from convstudy.localization.result import (
     schema,
     validate,
 )
+from convstudy.localization.io.inputs import LocalizationError
 
 __all__ = [
     "TOLERANCE",

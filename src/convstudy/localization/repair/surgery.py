@@ -95,7 +95,7 @@ def insert_after(
 
 def remove_unused_initializers(model: onnx.ModelProto) -> None:
     """Drop initializers no node (or subgraph) reads and no graph output names."""
-    from convstudy.localization.graph import node_inputs
+    from convstudy.localization.graph.onnx_graph import node_inputs
 
     used = {o.name for o in model.graph.output}
     for node in model.graph.node:

@@ -29,10 +29,10 @@ import numpy as np
 import onnx
 
 from convstudy import registry
-from convstudy.localization import runner
-from convstudy.localization.inputs import LocalizationError, input_names, load_model
-from convstudy.localization.layout import align
-from convstudy.localization.stages import relative_difference
+from convstudy.localization.comparison import runner
+from convstudy.localization.comparison.stages import relative_difference
+from convstudy.localization.graph.layout import align
+from convstudy.localization.io.inputs import LocalizationError, input_names, load_model
 from convstudy.records import describe_exception
 
 #: A converted view must reproduce its model's outputs within this relative difference.

@@ -1,4 +1,4 @@
-"""What :func:`~convstudy.localization.localize` returns, and its JSON form.
+"""What :func:`~convstudy.localization.comparison.localize` returns, and its JSON form.
 
 The JSON form is described by ``schema.json`` beside this module (JSON Schema draft
 2020-12); :func:`validate` checks a document against it.
@@ -206,7 +206,7 @@ def _clean(value: Any) -> Any:
 
 def schema() -> dict[str, Any]:
     """The JSON schema of :meth:`Localization.to_dict`."""
-    text = resources.files("convstudy.localization").joinpath("schema.json").read_text()
+    text = resources.files("convstudy.localization.io").joinpath("schema.json").read_text()
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 

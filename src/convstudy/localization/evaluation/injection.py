@@ -3,8 +3,8 @@ models of the study, localize, repair, and count.
 
 For each model, a seeded study model is built in PyTorch and exported with the study's
 ``torch.onnx`` converter (dynamo, opset 18): the faithful target. Every fault of
-:data:`~convstudy.localization.faults.FAULTS` is planted into a copy, every control of
-:data:`~convstudy.localization.faults.CONTROLS` rewrites a copy, and the legacy TorchScript
+:data:`~convstudy.localization.evaluation.faults.FAULTS` is planted into a copy, every control of
+:data:`~convstudy.localization.evaluation.faults.CONTROLS` rewrites a copy, and the legacy TorchScript
 export of the same weights is one more control (a real converter's equivalent rewrite:
 BatchNorm folded, other node names). A fault is *localised* when the first divergence
 names the planted node or a node of the matched layer that contains it (in the
@@ -12,7 +12,7 @@ target, or in the source when the fault removed it); a control is a
 *false alarm* when any divergence is reported. Faults are repaired and the repair is
 *complete* when the disagreement is back to at most 0.1%.
 
-    python -m convstudy.localization.evaluation [--models lenet5 resnet18 ...] [--out DIR]
+    python -m convstudy.localization.evaluation.injection [--models lenet5 resnet18 ...] [--out DIR]
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from convstudy.localization.faults import CONTROLS, FAULTS, NotApplicable, Planted
-from convstudy.localization.inputs import random_inputs
-from convstudy.localization.localize import localize
-from convstudy.localization.repair import repair
-from convstudy.localization.result import Localization
+from convstudy.localization.comparison.localize import localize
+from convstudy.localization.comparison.result import Localization
+from convstudy.localization.evaluation.faults import CONTROLS, FAULTS, NotApplicable, Planted
+from convstudy.localization.io.inputs import random_inputs
+from convstudy.localization.repair.rounds import repair
 
 #: Samples each localization and repair is measured on.
 SAMPLES = 32
@@ -96,8 +96,8 @@ def faithful(model: str, folder: Path, seed: int = 0) -> Exports:
     from convstudy import frameworks, models, registry
     from convstudy.converters import tf2onnx as keras_onnx
     from convstudy.converters import torch_onnx
-    from convstudy.localization.inputs import adapt
-    from convstudy.localization.views import IMAGE_SHAPES
+    from convstudy.localization.io.inputs import adapt
+    from convstudy.localization.io.views import IMAGE_SHAPES
     from convstudy.models.transfer import torch_to_keras
 
     entry = registry.model(model)

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from convstudy.localization import surgery
-from convstudy.localization.canonical import loop_gru
-from convstudy.localization.graph import GraphView, attributes
+from convstudy.localization.graph.canonical import loop_gru
+from convstudy.localization.graph.onnx_graph import GraphView, attributes
+from convstudy.localization.repair import surgery
 
 
 class NotApplicable(Exception):

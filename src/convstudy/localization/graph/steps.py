@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from convstudy.localization.graph import GraphView, attributes
-from convstudy.localization.layout import Perm, inverse
+from convstudy.localization.graph.layout import Perm, inverse
+from convstudy.localization.graph.onnx_graph import GraphView, attributes
 
 #: Elementwise activations and their attributes that change the function.
 ACTIVATIONS: dict[str, tuple[str, ...]] = {

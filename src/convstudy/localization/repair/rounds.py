@@ -23,20 +23,21 @@ from typing import Any
 import numpy as np
 import onnx
 
-from convstudy.localization import stages, surgery
-from convstudy.localization.inputs import (
+from convstudy.localization.comparison import stages
+from convstudy.localization.comparison.localize import Analysis, analyse
+from convstudy.localization.comparison.result import Localization
+from convstudy.localization.comparison.runner import run
+from convstudy.localization.graph.layers import Layer, LayerGraph
+from convstudy.localization.graph.layout import inverse
+from convstudy.localization.graph.steps import Step, channel_vector
+from convstudy.localization.io.inputs import (
     InputsLike,
     LocalizationError,
     ModelLike,
     feeds_for,
     load_model,
 )
-from convstudy.localization.layers import Layer, LayerGraph
-from convstudy.localization.layout import inverse
-from convstudy.localization.localize import Analysis, analyse
-from convstudy.localization.result import Localization
-from convstudy.localization.runner import run
-from convstudy.localization.steps import Step, channel_vector
+from convstudy.localization.repair import surgery
 
 #: Share of labels that may still differ for a repair to count as complete.
 DISAGREEMENT_GOAL = 0.001
@@ -484,7 +485,7 @@ def repair(
     """Repair ``target`` towards ``source`` and measure the effect.
 
     Args:
-        source, target: the models given to :func:`~convstudy.localization.localize`.
+        source, target: the models given to :func:`~convstudy.localization.comparison.localize`.
         localization: its result; a layer it blamed that exists only in the target is
             bypassed, and nothing is changed when it found no divergence.
         source_inputs, target_inputs: evaluation samples (each model's layout) on which the

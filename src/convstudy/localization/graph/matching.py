@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convstudy.localization.layers import Layer
+from convstudy.localization.graph.layers import Layer
 
 #: Score of leaving a layer unpaired.
 GAP = -4.0

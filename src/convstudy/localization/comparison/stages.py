@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from convstudy.localization.layers import Layer, LayerGraph
-from convstudy.localization.layout import align
-from convstudy.localization.result import ActivationRow, HyperparameterRow, ParameterRow
-from convstudy.localization.runner import TensorStream
+from convstudy.localization.comparison.result import ActivationRow, HyperparameterRow, ParameterRow
+from convstudy.localization.comparison.runner import TensorStream
+from convstudy.localization.graph.layers import Layer, LayerGraph
+from convstudy.localization.graph.layout import align
 
 #: Smallest scale a relative difference is divided by.
 TINY = 1e-12

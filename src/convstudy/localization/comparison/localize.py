@@ -8,18 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from convstudy.localization import stages
-from convstudy.localization.inputs import (
-    InputsLike,
-    LocalizationError,
-    ModelLike,
-    batch_size,
-    feeds_for,
-    load_model,
-)
-from convstudy.localization.layers import Layer, LayerGraph
-from convstudy.localization.matching import Pair, align
-from convstudy.localization.result import (
+from convstudy.localization.comparison import stages
+from convstudy.localization.comparison.result import (
     ActivationRow,
     Divergence,
     HyperparameterRow,
@@ -27,6 +17,16 @@ from convstudy.localization.result import (
     Localization,
     OutputComparison,
     ParameterRow,
+)
+from convstudy.localization.graph.layers import Layer, LayerGraph
+from convstudy.localization.graph.matching import Pair, align
+from convstudy.localization.io.inputs import (
+    InputsLike,
+    LocalizationError,
+    ModelLike,
+    batch_size,
+    feeds_for,
+    load_model,
 )
 
 #: Default relative tolerance of the activation and parameter stages. Converters that

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import onnx
 
-from convstudy.localization import canonical, steps
-from convstudy.localization.graph import GraphView, attributes
-from convstudy.localization.layout import Perm, compose, identity, native_flat_index
-from convstudy.localization.steps import Step
+from convstudy.localization.graph import canonical, steps
+from convstudy.localization.graph.layout import Perm, compose, identity, native_flat_index
+from convstudy.localization.graph.onnx_graph import GraphView, attributes
+from convstudy.localization.graph.steps import Step
 
 CONNECTORS = frozenset(
     {"Identity", "Dropout", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast"}
@@ -67,7 +67,7 @@ class Layer:
         inputs: data tensors the layer reads from outside itself.
         output: the tensor compared in the activation stage (after the trailing chain).
         perm: layout of ``output`` relative to the core's native layout, when known.
-        params: canonical parameters (see :mod:`convstudy.localization.canonical`).
+        params: canonical parameters (see :mod:`convstudy.localization.graph.canonical`).
         hyper: canonical hyperparameters (JSON values).
         binding: where canonical parameters live in the graph (used by the repair).
         steps: the trailing steps not folded into ``params``.

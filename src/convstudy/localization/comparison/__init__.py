@@ -1,0 +1,1 @@
+"""Comparing two matched models: running them, the localization stages, the result records."""

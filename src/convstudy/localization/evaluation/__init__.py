@@ -1,0 +1,1 @@
+"""Evaluating the localization: planted faults and equivalent rewrites, and a benchmark."""

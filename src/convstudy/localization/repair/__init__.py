@@ -1,0 +1,1 @@
+"""Repairing a target model towards its source, guided by a localization."""
