@@ -113,8 +113,7 @@ def _write_csv(path: Path, rows: Sequence[Any]) -> None:
 
 def _localized(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, Any]:
     """The pair and inputs of the command line, and the pair's localisation."""
-    from convstudy.localization import localize
-    from convstudy.localization.comparison.localize import TOLERANCE
+    from convstudy.localization import TOLERANCE, localize
 
     source, target, x_source, x_target = _prepare(args)
     loc = localize(
@@ -166,7 +165,8 @@ def repair_command(args: argparse.Namespace) -> int:
     """``convstudy repair``: the repaired ONNX model and ``<out>.repair.json`` beside it."""
     import onnx
 
-    from convstudy.localization.repair.rounds import describe, repair
+    from convstudy.localization.repair.result import describe
+    from convstudy.localization.repair.rounds import repair
 
     source, target, x_source, x_target, loc = _localized(args)
     model, result = repair(

@@ -6,7 +6,8 @@ hyperparameters and outputs, and names the first divergence. Only numpy, onnx an
 onnxruntime are imported here; frameworks are imported by the evaluation tools that need them.
 """
 
-from convstudy.localization.comparison.localize import TOLERANCE, analyse, localize
+from convstudy.localization.comparison.difference import TOLERANCE
+from convstudy.localization.comparison.localize import localize
 from convstudy.localization.comparison.result import (
     ActivationRow,
     Divergence,
@@ -15,10 +16,10 @@ from convstudy.localization.comparison.result import (
     Localization,
     OutputComparison,
     ParameterRow,
-    schema,
-    validate,
 )
+from convstudy.localization.graph.matching import analyse
 from convstudy.localization.io.inputs import LocalizationError
+from convstudy.localization.io.schema import schema, validate
 
 __all__ = [
     "TOLERANCE",

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convstudy.localization.comparison.localize import TOLERANCE
-from convstudy.localization.comparison.stages import relative_difference
+from convstudy.localization.comparison.difference import TOLERANCE, relative_difference
 from convstudy.localization.graph.layout import align
 from convstudy.localization.io.inputs import LocalizationError
 

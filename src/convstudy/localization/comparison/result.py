@@ -1,15 +1,11 @@
-"""What :func:`~convstudy.localization.comparison.localize` returns, and its JSON form.
-
-The JSON form is described by ``schema.json`` beside this module (JSON Schema draft
-2020-12); :func:`validate` checks a document against it.
-"""
+"""What :func:`~convstudy.localization.localize` returns, and its JSON form (described by
+:mod:`convstudy.localization.io.schema`)."""
 
 from __future__ import annotations
 
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -202,17 +198,3 @@ def _clean(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return _clean(value.tolist())
     return value
-
-
-def schema() -> dict[str, Any]:
-    """The JSON schema of :meth:`Localization.to_dict`."""
-    text = resources.files("convstudy.localization.io").joinpath("schema.json").read_text()
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
-
-
-def validate(document: dict[str, Any]) -> None:
-    """Raise ``jsonschema.ValidationError`` if ``document`` does not follow the schema."""
-    import jsonschema
-
-    jsonschema.validate(document, schema())

@@ -30,7 +30,7 @@ import onnx
 
 from convstudy import registry
 from convstudy.localization.comparison import runner
-from convstudy.localization.comparison.stages import relative_difference
+from convstudy.localization.comparison.difference import relative_difference
 from convstudy.localization.graph.layout import align
 from convstudy.localization.io.inputs import LocalizationError, input_names, load_model
 from convstudy.records import describe_exception
