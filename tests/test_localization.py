@@ -16,8 +16,9 @@ from helpers import model_folder
 from convstudy.cli import main
 from convstudy.converters import torch_onnx
 from convstudy.localization import localize, validate
-from convstudy.localization.evaluation.faults import CONTROLS, FAULTS
-from convstudy.localization.evaluation.injection import _named
+from convstudy.localization.evaluation.controls import CONTROLS
+from convstudy.localization.evaluation.faults import FAULTS
+from convstudy.localization.evaluation.injection import names_planted
 from convstudy.localization.io.inputs import random_inputs
 from convstudy.localization.repair.rounds import repair
 from convstudy.spec import ModelSpec
@@ -173,7 +174,7 @@ def test_planted_fault_is_localised_and_repaired(
 ) -> None:
     source, target, planted, x = _plant(sources, FAULTS, name)
     loc = localize(source, target, x, x)
-    assert _named(loc, planted), (planted, loc.first_divergent)
+    assert names_planted(loc, planted), (planted, loc.first_divergent)
     _, result = repair(source, target, loc, source_inputs=x, target_inputs=x)
     assert result.complete, result
 
@@ -411,7 +412,7 @@ def test_any_opset17_cnn(tmp_path: Path) -> None:
     for name in ("padding_shift", "activation_swap", "weight_noise", "pool_swap"):
         target, planted = FAULTS[name](source, np.random.default_rng(1))
         loc = localize(source, target, inputs, inputs)
-        assert _named(loc, planted), (name, loc.first_divergent)
+        assert names_planted(loc, planted), (name, loc.first_divergent)
         assert repair(source, target, loc, source_inputs=inputs, target_inputs=inputs)[1].complete
 
 

@@ -27,8 +27,8 @@ import numpy as np
 import onnx
 import pandas as pd
 
+from convstudy.localization.evaluation.exports import faithful
 from convstudy.localization.evaluation.faults import FAULTS
-from convstudy.localization.evaluation.injection import faithful
 
 #: Runs a command as its child and prints wall seconds, peak resident KiB and exit status.
 #: A small launcher process, because a child's peak (``wait4``'s ``ru_maxrss``) counts the
