@@ -24,8 +24,8 @@ def _specific_node(analysis: Analysis, layer: Layer, names: list[str]) -> str:
             return view.label(bns[0])
     if "pads" in names and layer.pads:
         return view.label(layer.pads[0])
-    if "post_ops" in names and layer.steps:
-        return view.label(layer.steps[0].nodes[0])
+    if "post_ops" in names and layer.post_ops:
+        return view.label(layer.post_ops[0].nodes[0])
     return layer.name
 
 

@@ -81,11 +81,11 @@ def align(source: list[Layer], target: list[Layer]) -> list[Pair]:
     pairs: list[Pair] = []
     i, j = n, m
     while i > 0 or j > 0:
-        step = move[i, j]
-        if step == 1:
+        choice = move[i, j]
+        if choice == 1:
             pairs.append(Pair(i - 1, j - 1))
             i, j = i - 1, j - 1
-        elif step == 2:
+        elif choice == 2:
             pairs.append(Pair(i - 1, None))
             i -= 1
         else:

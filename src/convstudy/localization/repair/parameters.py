@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 
 from convstudy.localization.graph.layers import Layer, LayerGraph
-from convstudy.localization.graph.steps import Step, channel_vector
+from convstudy.localization.graph.post_ops import PostOp, channel_vector
 from convstudy.localization.repair import surgery
 from convstudy.localization.repair.edits import bypass, param_dtype, set_input
 from convstudy.localization.repair.result import RepairAction
@@ -21,11 +21,11 @@ ParameterCopy = Callable[
 ]
 
 
-def _affine_vectors(step: Step | None, axis: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    if step is None or step.scale is None or step.shift is None:
+def _affine_vectors(folded: PostOp | None, axis: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    if folded is None or folded.scale is None or folded.shift is None:
         return np.ones(size), np.zeros(size)
-    scale = channel_vector(step.scale, axis)
-    shift = channel_vector(step.shift, axis)
+    scale = channel_vector(folded.scale, axis)
+    shift = channel_vector(folded.shift, axis)
     assert scale is not None and shift is not None
     return np.broadcast_to(scale, (size,)).copy(), np.broadcast_to(shift, (size,)).copy()
 
@@ -37,7 +37,7 @@ def _add_bias_after(
     cores without a bias input)."""
     assert layer.core is not None
     core = graph.view.nodes[layer.core]
-    rank = graph._rank(core.output[0]) or 2
+    rank = graph.roles.rank(core.output[0]) or 2
     value = bias.astype(dtype).reshape((1,) * (rank - 1) + (-1,))
     name = surgery.add_initializer(model, f"{core.name or 'core'}_repaired_bias", value)
     surgery.insert_after(model, core.output[0], "Add", [name])

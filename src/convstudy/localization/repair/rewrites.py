@@ -1,7 +1,7 @@
 """Graph repair: hyperparameters set to the source's (strides, dilations, group, padding,
 with a target's ``Pad`` node bypassed and its padding moved into the convolution;
 BatchNorm epsilon; recurrent activations; a pool's type) and the trailing
-activation/scaling steps rewritten to the source's (an inserted node bypassed, a dropped
+post-ops (activations and scalings) rewritten to the source's (an inserted node bypassed, a dropped
 activation put back, a swapped one replaced)."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def repair_hyperparameters(
     actions: list[RepairAction] = []
     if dst.core is None:
         if "post_ops" in names:
-            actions += _rewrite_steps(model, graph, src_graph, src, dst)
+            actions += _rewrite_post_ops(model, graph, src_graph, src, dst)
         return actions
     core = graph.view.nodes[dst.core]
     label = graph.view.label(dst.core)
@@ -78,7 +78,7 @@ def repair_hyperparameters(
     if dst.family == "recurrent" and any(k in names for k in recurrent_keys):
         actions += _repair_recurrent_hyper(graph, src, dst, core, label, names)
     if "post_ops" in names:
-        actions += _rewrite_steps(model, graph, src_graph, src, dst)
+        actions += _rewrite_post_ops(model, graph, src_graph, src, dst)
     return actions
 
 
@@ -123,23 +123,21 @@ def _activation_mapping(dst: list[str], src: list[str]) -> dict[str, str]:
     return {}
 
 
-def _rewrite_steps(
+def _rewrite_post_ops(
     model: onnx.ModelProto, graph: LayerGraph, src_graph: LayerGraph, src: Layer, dst: Layer
 ) -> list[RepairAction]:
-    """Replace the target layer's trailing steps by the source layer's."""
+    """Replace the target layer's post-ops by the source layer's."""
     actions = []
     end = dst.output
-    for step in dst.steps:
-        for index in step.nodes:
+    for op in dst.post_ops:
+        for index in op.nodes:
             if index == dst.core:
                 continue
-            actions.append(
-                RepairAction(graph.view.label(index), "bypass_node", f"step {step.name}")
-            )
+            actions.append(RepairAction(graph.view.label(index), "bypass_node", f"step {op.name}"))
             bypass(graph, index)
-    for step in src.steps:
-        if step.kind == "act":
-            node = src_graph.view.nodes[step.nodes[-1]]
+    for op in src.post_ops:
+        if op.kind == "act":
+            node = src_graph.view.nodes[op.nodes[-1]]
             extra = []
             for name in list(node.input)[1:]:
                 value = src_graph.view.const(name) if name else None
@@ -157,9 +155,9 @@ def _rewrite_steps(
                 RepairAction(new.name, "insert_node", f"{node.op_type} as in the source")
             )
         else:
-            assert step.scale is not None and step.shift is not None
+            assert op.scale is not None and op.shift is not None
             dtype = param_dtype(graph, "")
-            scale, shift = step.scale, step.shift
+            scale, shift = op.scale, op.shift
             if dst.perm is not None and len(dst.perm) == scale.ndim:
                 scale, shift = np.transpose(scale, dst.perm), np.transpose(shift, dst.perm)
             mul = surgery.add_initializer(model, "repaired_scale", scale.astype(dtype))

@@ -113,7 +113,7 @@ def repair(
                 layer = analysis.target.layer_of_node(first.target_node or "")
                 if layer is not None and bypassable(analysis.target, layer):
                     for index in layer.nodes:
-                        if index == layer.core or any(index in s.nodes for s in layer.steps):
+                        if index == layer.core or any(index in op.nodes for op in layer.post_ops):
                             bypass(analysis.target, index)
                     done.append(RepairAction(layer.name, "bypass_node", "layer only in the target"))
             for a, b, names in hyper:
