@@ -9,8 +9,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-STAGES = ("parameters", "hyperparameters", "activations", "structure")
-
 
 def _finite(value: float | None) -> float | None:
     """JSON has no infinity or NaN: those become None."""
