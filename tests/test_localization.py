@@ -16,10 +16,11 @@ from helpers import model_folder
 from convstudy.cli import main
 from convstudy.converters import torch_onnx
 from convstudy.localization import localize, validate
-from convstudy.localization.evaluation import _named
-from convstudy.localization.faults import CONTROLS, FAULTS
-from convstudy.localization.inputs import random_inputs
-from convstudy.localization.repair import repair
+from convstudy.localization.evaluation.controls import CONTROLS
+from convstudy.localization.evaluation.faults import FAULTS
+from convstudy.localization.evaluation.injection import names_planted
+from convstudy.localization.io.inputs import random_inputs
+from convstudy.localization.repair.rounds import repair
 from convstudy.spec import ModelSpec
 
 
@@ -173,7 +174,7 @@ def test_planted_fault_is_localised_and_repaired(
 ) -> None:
     source, target, planted, x = _plant(sources, FAULTS, name)
     loc = localize(source, target, x, x)
-    assert _named(loc, planted), (planted, loc.first_divergent)
+    assert names_planted(loc, planted), (planted, loc.first_divergent)
     _, result = repair(source, target, loc, source_inputs=x, target_inputs=x)
     assert result.complete, result
 
@@ -275,8 +276,8 @@ def test_first_divergent_hop_blames_fp16(lenet: dict[str, Path], tmp_path: Path)
     """PyTorch -> ONNX -> ONNX FP16 with real converters: the FP16 hop is the first to
     diverge, the export is not blamed."""
     from convstudy import frameworks
-    from convstudy.localization.hops import first_divergent_hop
-    from convstudy.localization.runner import run as run_onnx
+    from convstudy.localization.comparison.hops import first_divergent_hop
+    from convstudy.localization.comparison.runner import run as run_onnx
 
     spec = ModelSpec.load(lenet["folder"])
     x = spec.example(batch=16, seed=1)
@@ -317,7 +318,7 @@ def test_cli_keras_savedmodel_tflite_views(tmp_path: Path) -> None:
 def test_benchmark_beside_polygraphy(tmp_path: Path) -> None:
     """Each tool ran in its own measured process; the localization named the planted
     layer in both modes and Polygraphy saw the mismatch (exit status 1)."""
-    from convstudy.localization.benchmark import run as benchmark
+    from convstudy.localization.evaluation.benchmark import run as benchmark
 
     table = benchmark("lenet5", 8, tmp_path).set_index("tool")
     assert len(table) == 3
@@ -411,7 +412,7 @@ def test_any_opset17_cnn(tmp_path: Path) -> None:
     for name in ("padding_shift", "activation_swap", "weight_noise", "pool_swap"):
         target, planted = FAULTS[name](source, np.random.default_rng(1))
         loc = localize(source, target, inputs, inputs)
-        assert _named(loc, planted), (name, loc.first_divergent)
+        assert names_planted(loc, planted), (name, loc.first_divergent)
         assert repair(source, target, loc, source_inputs=inputs, target_inputs=inputs)[1].complete
 
 

@@ -1,4 +1,4 @@
-"""A cell of the study (model × framework × seed): its spec and its start.
+"""A cell of the study (model × framework × seed) at its start.
 
 :func:`new_cell` is the common start of training a cell and importing a checkpoint for it
 (the ``train`` and ``import_model`` jobs): the framework adapter on its device and threads,
@@ -14,29 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from convstudy import models, registry
+from convstudy import models
 from convstudy.data import load_prepared, subset
 from convstudy.spec import ModelSpec
 from convstudy.threads import limit_threads
-
-
-def model_spec(
-    model: str, framework: str, arrays: Mapping[str, np.ndarray], arch: Mapping[str, Any]
-) -> ModelSpec:
-    """The spec of a model of ``framework`` trained on the prepared ``arrays``."""
-    dataset = registry.model(model).dataset
-    text = models.is_recurrent(model)
-    given = {**arch, "vocab_size": len(arrays["vocab"])} if text else dict(arch)
-    return ModelSpec(
-        model=model,
-        dataset=dataset,
-        format=framework,
-        input_shape=tuple(int(d) for d in arrays["x_train"].shape[1:]),
-        num_classes=registry.NUM_CLASSES[dataset],
-        layout=models.input_layout(model, framework),
-        arch=models.resolve_arch(model, given),
-        vocab=tuple(str(w) for w in arrays["vocab"]) if text else None,
-    )
 
 
 @dataclass
@@ -77,7 +58,7 @@ def new_cell(
     fw.seed(seed)
     sizes = hyper["subset"]
     arrays = subset(load_prepared(data_path), sizes["train"], sizes["val"], sizes["test"])
-    spec = model_spec(model, framework, arrays, hyper["arch"])
+    spec = models.model_spec(model, framework, arrays, hyper["arch"])
     net = models.build(
         model, framework, input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
     )

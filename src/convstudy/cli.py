@@ -5,7 +5,7 @@
 
 SOURCE and TARGET: an ONNX file, a ``.keras`` archive, a SavedModel folder, a ``.tflite``
 file, a model folder of this project, or a study PyTorch ``state_dict`` with ``--model NAME``
-(see :mod:`convstudy.localization.views`). Exit status 0 whether or not a divergence is
+(see :mod:`convstudy.localization.io.views`). Exit status 0 whether or not a divergence is
 found; 2 with one line on standard error for bad input.
 """
 
@@ -18,11 +18,15 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from convstudy.errors import ConvstudyError
+
+if TYPE_CHECKING:
+    from convstudy.localization.io.views import View
+    from convstudy.localization.pipeline import PipelineResult
 
 #: Samples drawn when no ``--inputs`` are given.
 DEFAULT_SAMPLES = 32
@@ -66,8 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _inputs(args: argparse.Namespace, source: Any) -> np.ndarray:
-    from convstudy.localization.inputs import LocalizationError, random_inputs
+def _inputs(args: argparse.Namespace, source: View) -> np.ndarray:
+    """The ``--inputs`` batch, or ``--samples`` random inputs for the source's view."""
+    from convstudy.localization.io.inputs import LocalizationError, random_inputs
 
     if args.inputs is None:
         if args.samples < 1:
@@ -84,20 +89,6 @@ def _inputs(args: argparse.Namespace, source: Any) -> np.ndarray:
     return x
 
 
-def _prepare(args: argparse.Namespace) -> tuple[Any, Any, np.ndarray, np.ndarray]:
-    from convstudy.localization.inputs import adapt
-    from convstudy.localization.views import open_view, verify
-
-    source = open_view(args.source, "source", model_name=args.model)
-    target = open_view(args.target, "target", model_name=args.model)
-    x = _inputs(args, source)
-    x_source = adapt(x, source.model, "source")
-    x_target = adapt(x, target.model, "target")
-    verify(source, "source", x_source)
-    verify(target, "target", x_target)
-    return source, target, x_source, x_target
-
-
 def _write_csv(path: Path, rows: Sequence[Any]) -> None:
     dicts = [asdict(r) for r in rows]
     with path.open("w", newline="") as handle:
@@ -111,32 +102,32 @@ def _write_csv(path: Path, rows: Sequence[Any]) -> None:
             )
 
 
-def _localized(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, Any]:
-    """The pair and inputs of the command line, and the pair's localisation."""
-    from convstudy.localization import localize
-    from convstudy.localization.localize import TOLERANCE
+def _localized(args: argparse.Namespace, *, repair: bool) -> PipelineResult:
+    """The localization (and the repair) of the command line's pair on its inputs."""
+    from convstudy.localization import TOLERANCE
+    from convstudy.localization.pipeline import localize_models
 
-    source, target, x_source, x_target = _prepare(args)
-    loc = localize(
-        source.model,
-        target.model,
-        x_source,
-        x_target,
+    return localize_models(
+        args.source,
+        args.target,
+        lambda source: _inputs(args, source),
+        model_name=args.model,
         tolerance=TOLERANCE if args.tolerance is None else args.tolerance,
         mode=args.mode,
+        repair=repair,
     )
-    return source, target, x_source, x_target, loc
 
 
 def localize_command(args: argparse.Namespace) -> int:
     """``convstudy localize``: JSON, CSV tables, Markdown report and figure in ``--out``."""
     from convstudy.localization import validate
-    from convstudy.localization.report import figure, markdown
+    from convstudy.localization.io.report import figure, markdown
 
-    source, target, _, _, loc = _localized(args)
+    result = _localized(args, repair=False)
+    loc = result.localization
     loc.run.update(
-        source=source.describe(),
-        target=target.describe(),
+        source=result.source.describe(),
+        target=result.target.describe(),
         inputs=str(args.inputs) if args.inputs else f"random, seed {args.seed}",
     )
     document = loc.to_dict()
@@ -166,12 +157,11 @@ def repair_command(args: argparse.Namespace) -> int:
     """``convstudy repair``: the repaired ONNX model and ``<out>.repair.json`` beside it."""
     import onnx
 
-    from convstudy.localization.repair import describe, repair
+    from convstudy.localization.repair.result import describe
 
-    source, target, x_source, x_target, loc = _localized(args)
-    model, result = repair(
-        source.model, target.model, loc, source_inputs=x_source, target_inputs=x_target
-    )
+    localized = _localized(args, repair=True)
+    loc, model, result = localized.localization, localized.repaired, localized.repair
+    assert model is not None and result is not None
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out))

@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,10 @@ from convstudy.data import load_prepared
 from convstudy.provenance import Provenance
 from convstudy.records import LocalizationRecord
 from convstudy.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from convstudy.localization.comparison.hops import HopDivergence
+    from convstudy.localization.io.views import View
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +61,11 @@ def intermediate_routes(source_route: str, target_route: str) -> list[str]:
     ]
 
 
+def _prepared(folder: Path, neutral: np.ndarray) -> Callable[[View], np.ndarray]:
+    """The samples ``neutral`` as the input of the model of ``folder`` (its spec's layout)."""
+    return lambda _view: ModelSpec.load(folder).layout.prepare(neutral)
+
+
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
@@ -80,13 +89,10 @@ def run(
     ``settings``: ``tolerance`` (relative, activations and parameters), ``scan`` (samples
     scanned for discrepancies), ``samples`` (inputs of the localization).
     """
-    from convstudy.localization import localize
-    from convstudy.localization.hops import first_divergent_hop
-    from convstudy.localization.inputs import adapt
-    from convstudy.localization.repair import repair
-    from convstudy.localization.report import figure, markdown
-    from convstudy.localization.runner import run as run_onnx
-    from convstudy.localization.views import open_view, verify
+    import onnx
+
+    from convstudy.localization.io.report import figure, markdown
+    from convstudy.localization.pipeline import Hop, localize_models
 
     source, target, out_dir = Path(source), Path(target), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -104,86 +110,64 @@ def run(
         record.dump(out_dir / "localization_record.json")
         return record
     started = time.perf_counter()
-    arrays = load_prepared(data_path)
-    neutral = arrays["x_test"][: int(settings["scan"])]
-    try:
-        views = [
-            open_view(folder, role) for folder, role in ((source, "source"), (target, "target"))
-        ]
-        xs = [
-            adapt(ModelSpec.load(folder).layout.prepare(neutral), view.model, role)
-            for folder, view, role in zip(
-                (source, target), views, ("source", "target"), strict=True
-            )
-        ]
-        for view, x, role in zip(views, xs, ("source", "target"), strict=True):
-            verify(view, role, x)
-        outs = [
-            run_onnx(view.model, {view.model.graph.input[0].name: x})[0]
-            for view, x in zip(views, xs, strict=True)
-        ]
-        from convstudy.localization.layout import align
+    neutral = load_prepared(data_path)["x_test"][: int(settings["scan"])]
+    routes: list[str] = []
 
-        aligned = align(outs[0], outs[1])
-        if aligned is None:
-            raise ValueError(f"outputs {outs[0].shape} and {outs[1].shape} do not align")
-        record.disagreement_scanned = float(
-            np.mean(outs[0].argmax(axis=-1) != aligned.argmax(axis=-1))
-        )
-        chosen = select(outs[0], aligned, int(settings["samples"]))
-        x_s, x_t = xs[0][chosen], xs[1][chosen]
-        hops = intermediate_routes(source_route, target_route)
-        if len(hops) > 1:
-            chain = [outs[0][chosen]]
-            for route in hops[:-1]:
-                folder = target.parent / route
-                hop_view = open_view(folder, f"hop {route}")
-                x_hop = adapt(
-                    ModelSpec.load(folder).layout.prepare(neutral[chosen]), hop_view.model, route
-                )
-                chain.append(
-                    run_onnx(hop_view.model, {hop_view.model.graph.input[0].name: x_hop})[0]
-                )
-            chain.append(outs[1][chosen])
-            found = first_divergent_hop(chain, tolerance=float(settings["tolerance"]))
-            record.hops = hops
-            record.hop_relative = [float(r) for r in found.relative]
-            record.first_hop = "" if found.first is None else hops[found.first - 1]
-        loc = localize(
-            views[0].model, views[1].model, x_s, x_t, tolerance=float(settings["tolerance"])
-        )
-        repaired, result = repair(
-            views[0].model, views[1].model, loc, source_inputs=x_s, target_inputs=x_t
+    def choose(source_out: np.ndarray, target_out: np.ndarray) -> np.ndarray:
+        differ = source_out.argmax(axis=-1) != target_out.argmax(axis=-1)
+        record.disagreement_scanned = float(np.mean(differ))
+        return select(source_out, target_out, int(settings["samples"]))
+
+    def found_hops(found: HopDivergence) -> None:
+        record.hops = routes
+        record.hop_relative = [float(r) for r in found.relative]
+        record.first_hop = "" if found.first is None else routes[found.first - 1]
+
+    try:
+        routes = intermediate_routes(source_route, target_route)
+        result = localize_models(
+            source,
+            target,
+            _prepared(source, neutral),
+            _prepared(target, neutral),
+            select=choose,
+            hops=[
+                Hop(route, target.parent / route, _prepared(target.parent / route, neutral))
+                for route in routes[:-1]
+            ],
+            on_hops=found_hops,
+            tolerance=float(settings["tolerance"]),
+            repair=True,
         )
     except Exception as exc:
         logger.exception("localization of %s against %s failed", target, source)
         record.fail(exc)
         record.dump(out_dir / "localization_record.json")
         return record
-    import onnx
-
-    loc.run.update(source=views[0].describe(), target=views[1].describe())
+    loc, repaired, repair = result.localization, result.repaired, result.repair
+    assert repaired is not None and repair is not None
+    loc.run.update(source=result.source.describe(), target=result.target.describe())
     loc.to_json(out_dir / "localization.json")
     (out_dir / "report.md").write_text(
         markdown(loc, title=f"{target_route} against {source_route}")
     )
     figure(loc, out_dir / "layers.png")
-    if result.actions:
+    if repair.actions:
         onnx.save(repaired, str(out_dir / "repaired.onnx"))
-    record.n_inputs = len(chosen)
+    record.n_inputs = len(result.source_inputs)
     first = loc.first_divergent
     if first is not None:
         record.stage, record.metric, record.op_type = first.stage, first.metric, first.op_type
         record.source_node = first.source_node or ""
         record.target_node = first.target_node or ""
         record.value = _finite(first.value)
-    record.repair_success, record.repair_complete = result.success, result.complete
-    record.repair_actions = len(result.actions)
-    record.disagreement_before = result.disagreement_before
-    record.disagreement_after = result.disagreement_after
-    record.error_before = _finite(result.error_before)
-    record.error_after = _finite(result.error_after)
-    record.reason = result.reason if first is not None else ""
+    record.repair_success, record.repair_complete = repair.success, repair.complete
+    record.repair_actions = len(repair.actions)
+    record.disagreement_before = repair.disagreement_before
+    record.disagreement_after = repair.disagreement_after
+    record.error_before = _finite(repair.error_before)
+    record.error_after = _finite(repair.error_after)
+    record.reason = repair.reason if first is not None else ""
     record.seconds = round(time.perf_counter() - started, 2)
     record.dump(out_dir / "localization_record.json")
     return record

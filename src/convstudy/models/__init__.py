@@ -18,7 +18,7 @@ import numpy as np
 from convstudy import registry
 from convstudy.errors import ConfigError
 from convstudy.models.transfer import torch_to_keras
-from convstudy.spec import InputLayout
+from convstudy.spec import InputLayout, ModelSpec
 
 __all__ = [
     "FRAMEWORKS",
@@ -29,6 +29,7 @@ __all__ = [
     "count_parameters",
     "input_layout",
     "is_recurrent",
+    "model_spec",
     "resolve_arch",
     "source_weights",
     "to_framework_input",
@@ -109,6 +110,25 @@ def resolve_arch(name: str, arch: Mapping[str, Any] | None) -> dict[str, int]:
             raise ArchError(f"arch key {key!r} must be a positive integer, got {value!r}")
         resolved[key] = int(value)
     return resolved
+
+
+def model_spec(
+    model: str, framework: str, arrays: Mapping[str, np.ndarray], arch: Mapping[str, Any]
+) -> ModelSpec:
+    """The spec of a model of ``framework`` trained on the prepared ``arrays``."""
+    dataset = registry.model(model).dataset
+    text = is_recurrent(model)
+    given = {**arch, "vocab_size": len(arrays["vocab"])} if text else dict(arch)
+    return ModelSpec(
+        model=model,
+        dataset=dataset,
+        format=framework,
+        input_shape=tuple(int(d) for d in arrays["x_train"].shape[1:]),
+        num_classes=registry.NUM_CLASSES[dataset],
+        layout=input_layout(model, framework),
+        arch=resolve_arch(model, given),
+        vocab=tuple(str(w) for w in arrays["vocab"]) if text else None,
+    )
 
 
 def _check_input_shape(name: str, input_shape: tuple[int, ...]) -> tuple[int, ...]:

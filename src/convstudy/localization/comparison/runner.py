@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from convstudy.localization.graph import GraphView
+from convstudy.localization.graph.onnx_graph import GraphView
 
 
 def session_options() -> ort.SessionOptions:

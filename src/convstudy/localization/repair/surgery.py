@@ -35,19 +35,6 @@ def add_initializer(model: onnx.ModelProto, base: str, value: np.ndarray) -> str
     return name
 
 
-def find_node(model: onnx.ModelProto, label: str) -> onnx.NodeProto:
-    """The main-graph node with report name ``label`` (``name`` or ``<op>#<index>``)."""
-    from convstudy.localization.graph import GraphView
-
-    view = GraphView(model)
-    index = view.index_of(label)
-    target = view.nodes[index]
-    for node in model.graph.node:
-        if node is target or node == target:
-            return node
-    raise KeyError(label)
-
-
 def node_by_output(model: onnx.ModelProto, tensor: str) -> onnx.NodeProto | None:
     """The main-graph node producing ``tensor``."""
     for node in model.graph.node:
@@ -108,7 +95,7 @@ def insert_after(
 
 def remove_unused_initializers(model: onnx.ModelProto) -> None:
     """Drop initializers no node (or subgraph) reads and no graph output names."""
-    from convstudy.localization.graph import node_inputs
+    from convstudy.localization.graph.onnx_graph import node_inputs
 
     used = {o.name for o in model.graph.output}
     for node in model.graph.node:

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convstudy.localization.inputs import LocalizationError
-from convstudy.localization.layout import align
-from convstudy.localization.localize import TOLERANCE
-from convstudy.localization.stages import relative_difference
+from convstudy.localization.comparison.difference import TOLERANCE, relative_difference
+from convstudy.localization.graph.layout import align
+from convstudy.localization.io.inputs import LocalizationError
 
 
 @dataclass

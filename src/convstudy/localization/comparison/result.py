@@ -1,19 +1,13 @@
-"""What :func:`~convstudy.localization.localize` returns, and its JSON form.
-
-The JSON form is described by ``schema.json`` beside this module (JSON Schema draft
-2020-12); :func:`validate` checks a document against it.
-"""
+"""What :func:`~convstudy.localization.localize` returns, and its JSON form (described by
+:mod:`convstudy.localization.io.schema`)."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
-from importlib import resources
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-STAGES = ("parameters", "hyperparameters", "activations", "structure")
 
 
 def _finite(value: float | None) -> float | None:
@@ -202,22 +196,3 @@ def _clean(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return _clean(value.tolist())
     return value
-
-
-def schema() -> dict[str, Any]:
-    """The JSON schema of :meth:`Localization.to_dict`."""
-    text = resources.files("convstudy.localization").joinpath("schema.json").read_text()
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
-
-
-def validate(document: dict[str, Any]) -> None:
-    """Raise ``jsonschema.ValidationError`` if ``document`` does not follow the schema."""
-    import jsonschema
-
-    jsonschema.validate(document, schema())
-
-
-def field_names(cls: type) -> list[str]:
-    """Names of a result dataclass's fields (for table headers)."""
-    return [f.name for f in fields(cls)]

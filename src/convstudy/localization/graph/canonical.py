@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from convstudy.localization.graph import GraphView, attributes
+from convstudy.localization.graph.onnx_graph import GraphView, attributes
 
 Canonical = tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]]
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import onnx
 
-from convstudy.localization.layers import Layer
+from convstudy.localization.graph.layers import Layer, LayerGraph
 
 #: Score of leaving a layer unpaired.
 GAP = -4.0
@@ -80,11 +81,11 @@ def align(source: list[Layer], target: list[Layer]) -> list[Pair]:
     pairs: list[Pair] = []
     i, j = n, m
     while i > 0 or j > 0:
-        step = move[i, j]
-        if step == 1:
+        choice = move[i, j]
+        if choice == 1:
             pairs.append(Pair(i - 1, j - 1))
             i, j = i - 1, j - 1
-        elif step == 2:
+        elif choice == 2:
             pairs.append(Pair(i - 1, None))
             i -= 1
         else:
@@ -92,3 +93,24 @@ def align(source: list[Layer], target: list[Layer]) -> list[Pair]:
             j -= 1
     pairs.reverse()
     return pairs
+
+
+@dataclass
+class Analysis:
+    """Both layer graphs and their alignment (what the repair works from)."""
+
+    source: LayerGraph
+    target: LayerGraph
+    pairs: list[Pair]
+
+    def layers(self, pair: Pair) -> tuple[Layer | None, Layer | None]:
+        """The source and target layer of one aligned row."""
+        a = None if pair.source is None else self.source.layers[pair.source]
+        b = None if pair.target is None else self.target.layers[pair.target]
+        return a, b
+
+
+def analyse(source: onnx.ModelProto, target: onnx.ModelProto) -> Analysis:
+    """Read both models into layers and align them."""
+    src, tgt = LayerGraph(source), LayerGraph(target)
+    return Analysis(src, tgt, align(src.layers, tgt.layers))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convstudy.localization.result import Localization
+from convstudy.localization.comparison.result import Localization
 
 _FLOOR = 1e-12  # plotted in place of an exact 0 on the log axis
 

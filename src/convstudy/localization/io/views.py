@@ -23,10 +23,10 @@ import onnx
 
 from convstudy import formats, registry
 from convstudy.errors import ConfigError
-from convstudy.localization import runner
-from convstudy.localization.inputs import LocalizationError, input_names, load_model
-from convstudy.localization.layout import align
-from convstudy.localization.stages import relative_difference
+from convstudy.localization.comparison import runner
+from convstudy.localization.comparison.difference import relative_difference
+from convstudy.localization.graph.layout import align
+from convstudy.localization.io.inputs import LocalizationError, input_names, load_model
 from convstudy.records import describe_exception
 
 #: A converted view must reproduce its model's outputs within this relative difference.

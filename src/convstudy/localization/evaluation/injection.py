@@ -3,16 +3,16 @@ models of the study, localize, repair, and count.
 
 For each model, a seeded study model is built in PyTorch and exported with the study's
 ``torch.onnx`` converter (dynamo, opset 18): the faithful target. Every fault of
-:data:`~convstudy.localization.faults.FAULTS` is planted into a copy, every control of
-:data:`~convstudy.localization.faults.CONTROLS` rewrites a copy, and the legacy TorchScript
-export of the same weights is one more control (a real converter's equivalent rewrite:
-BatchNorm folded, other node names). A fault is *localised* when the first divergence
-names the planted node or a node of the matched layer that contains it (in the
-target, or in the source when the fault removed it); a control is a
-*false alarm* when any divergence is reported. Faults are repaired and the repair is
+:data:`~convstudy.localization.evaluation.faults.FAULTS` is planted into a copy, every
+control of :data:`~convstudy.localization.evaluation.controls.CONTROLS` rewrites a copy,
+and the legacy TorchScript export of the same weights is one more control (a real
+converter's equivalent rewrite: BatchNorm folded, other node names). A fault is
+*localised* when the first divergence names the planted node or a node of the matched
+layer that contains it (in the target, or in the source when the fault removed it); a
+control is a *false alarm* when any divergence is reported. Faults are repaired and the repair is
 *complete* when the disagreement is back to at most 0.1%.
 
-    python -m convstudy.localization.evaluation [--models lenet5 resnet18 ...] [--out DIR]
+    python -m convstudy.localization.evaluation.injection [--models lenet5 ...] [--out DIR]
 """
 
 from __future__ import annotations
@@ -27,16 +27,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from convstudy.localization.faults import CONTROLS, FAULTS, NotApplicable, Planted
-from convstudy.localization.inputs import random_inputs
-from convstudy.localization.localize import localize
-from convstudy.localization.repair import repair
-from convstudy.localization.result import Localization
-
-#: Samples each localization and repair is measured on.
-SAMPLES = 32
-#: Sequence length and vocabulary of the text models built here.
-SEQ_LEN, VOCAB = 64, 500
+from convstudy.localization.comparison.localize import localize
+from convstudy.localization.comparison.result import Localization
+from convstudy.localization.evaluation.controls import CONTROLS
+from convstudy.localization.evaluation.exports import faithful
+from convstudy.localization.evaluation.faults import FAULTS
+from convstudy.localization.evaluation.planting import NotApplicable, Planted
+from convstudy.localization.repair.rounds import repair
 
 
 @dataclass
@@ -57,111 +54,8 @@ class Case:
     note: str = ""
 
 
-@dataclass
-class Exports:
-    """One seeded study model through the study's converters, and the inputs of each."""
-
-    dynamo: onnx.ModelProto
-    torchscript: onnx.ModelProto
-    unfolded: onnx.ModelProto
-    keras: onnx.ModelProto
-    x_torch: np.ndarray
-    x_keras: np.ndarray
-
-
-def _trained_like(net: object, seed: int) -> None:
-    """Give BatchNorm statistics and biases values a trained model has (untrained ones are
-    0 and 1, which hides a changed epsilon or a dropped bias)."""
-    from convstudy import frameworks
-
-    adapter = frameworks.adapter("torch")
-    rng = np.random.default_rng(seed)
-    changed = {}
-    for name, value in adapter.weights(net).items():
-        if name.endswith("running_var"):
-            changed[name] = rng.uniform(0.05, 2.0, value.shape)
-        elif name.endswith(("running_mean", "bias")):
-            changed[name] = value + rng.normal(0.0, 0.1, value.shape)
-        elif value.ndim == 1 and name.endswith("weight"):  # BatchNorm scale
-            changed[name] = value + rng.normal(0.0, 0.2, value.shape)
-    adapter.set_weights(net, changed)
-
-
-def faithful(model: str, folder: Path, seed: int = 0) -> Exports:
-    """A seeded study model (BatchNorm statistics as if trained) exported by torch.onnx
-    (dynamo; TorchScript; dynamo without its graph optimisation, which keeps BatchNorm
-    nodes) and, after copying its weights into the Keras model, by tf2onnx."""
-    import torch
-
-    from convstudy import frameworks, models, registry
-    from convstudy.cells import model_spec
-    from convstudy.converters import tf2onnx as keras_onnx
-    from convstudy.converters import torch_onnx
-    from convstudy.localization.inputs import adapt
-    from convstudy.localization.views import IMAGE_SHAPES
-    from convstudy.models.transfer import torch_to_keras
-
-    entry = registry.model(model)
-    if entry.kind == "image":
-        arrays = {"x_train": np.zeros((1, *IMAGE_SHAPES[entry.dataset]), np.uint8)}
-    else:
-        arrays = {
-            "x_train": np.zeros((1, SEQ_LEN), np.int64),
-            "vocab": np.asarray([f"w{i}" for i in range(VOCAB)]),
-        }
-    spec = model_spec(model, "torch", arrays, {})
-    adapter = frameworks.adapter("torch")
-    adapter.seed(seed)
-    net = models.build(
-        model, "torch", input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
-    )
-    _trained_like(net, seed)
-    torch_folder, keras_folder = folder / "torch", folder / "keras"
-    torch_folder.mkdir()
-    keras_folder.mkdir()
-    adapter.save(net, torch_folder / registry.fmt("torch").artifact)
-    spec.dump(torch_folder)
-    exports = {}
-    for exporter in ("dynamo", "torchscript"):
-        out = folder / f"{exporter}.onnx"
-        torch_onnx.convert(torch_folder, spec, out, settings={"exporter": exporter, "opset": 18})
-        exports[exporter] = onnx.load(str(out))
-    unfolded = folder / "unfolded.onnx"
-    torch.onnx.export(
-        net.eval(),
-        (torch.from_numpy(spec.example()),),
-        str(unfolded),
-        dynamo=True,
-        optimize=False,
-        opset_version=18,
-        external_data=False,
-        input_names=["x"],
-        output_names=["logits"],
-        dynamic_shapes=({0: torch.export.Dim("batch")},),
-    )
-    keras_spec = model_spec(model, "keras", arrays, {})
-    keras_net = models.build(
-        model, "keras", input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
-    )
-    torch_to_keras(net, keras_net, model)
-    frameworks.adapter("keras").save(keras_net, keras_folder / registry.fmt("keras").artifact)
-    keras_spec.dump(keras_folder)
-    keras_out = folder / "keras.onnx"
-    keras_onnx.convert(keras_folder, keras_spec, keras_out, settings={"opset": 18})
-    dynamo = exports["dynamo"]
-    x = random_inputs(dynamo, SAMPLES, seed=0)
-    keras = onnx.load(str(keras_out))
-    return Exports(
-        dynamo,
-        exports["torchscript"],
-        onnx.load(str(unfolded)),
-        keras,
-        x,
-        adapt(x, keras, "target"),
-    )
-
-
-def _named(loc: Localization, planted: Planted) -> bool:
+def names_planted(loc: Localization, planted: Planted) -> bool:
+    """Whether the first divergence names the planted node or a node of its matched layer."""
     first = loc.first_divergent
     if first is None:
         return False
@@ -188,7 +82,7 @@ def _case(
     first = loc.first_divergent
     repaired, before, after, note = False, float("nan"), float("nan"), ""
     if kind == "fault":
-        localised = _named(loc, planted)
+        localised = names_planted(loc, planted)
         _, result = repair(source, target, loc, source_inputs=x, target_inputs=x_t)
         repaired = result.complete
         before, after, note = result.disagreement_before, result.disagreement_after, result.reason

@@ -3,9 +3,9 @@
 ``Conv -> BatchNormalization -> Relu`` (PyTorch with BatchNorm kept), ``Conv -> Mul -> Relu``
 (tf2onnx folding only the shift), ``Conv -> Relu`` (BatchNorm folded by the exporter) and
 ``Conv -> Mul(1) -> Relu -> Relu`` all compute the same function. Each chain is reduced
-to *steps*: affine steps ``y = scale * x + shift`` with constants in the core's native
-layout (consecutive ones composed, identities dropped) and activation steps with a
-canonical spelling (``Clip(0, inf)`` is ``Relu``; repeated idempotent activations count once).
+to *post-ops*: affine maps ``y = scale * x + shift`` with constants in the core's native
+layout (consecutive ones composed, identities dropped) and activations with a canonical
+spelling (``Clip(0, inf)`` is ``Relu``; repeated idempotent activations count once).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from convstudy.localization.graph import GraphView, attributes
-from convstudy.localization.layout import Perm, inverse
+from convstudy.localization.graph.layout import Perm, inverse
+from convstudy.localization.graph.onnx_graph import GraphView, attributes
 
 #: Elementwise activations and their attributes that change the function.
 ACTIVATIONS: dict[str, tuple[str, ...]] = {
@@ -62,15 +62,15 @@ AFFINE_OPS = frozenset({"Add", "Sub", "Mul", "Div", "Neg", "BatchNormalization"}
 
 
 @dataclass
-class Step:
-    """One step after a layer's core.
+class PostOp:
+    """One post-op: an affine map or an activation after a layer's core.
 
     Attributes:
         kind: "affine" or "act".
         name: "affine", or the activation's canonical spelling ("Relu", "LeakyRelu(alpha=0.1)").
         scale, shift: affine constants broadcastable to the native output (None for "act").
-        nodes: indices of the graph nodes that make up the step.
-        epsilons: the epsilons of the BatchNormalization nodes composed into an affine step.
+        nodes: indices of the graph nodes that make up the post-op.
+        epsilons: the epsilons of the BatchNormalization nodes composed into an affine post-op.
     """
 
     kind: str
@@ -81,7 +81,7 @@ class Step:
     epsilons: list[float] = field(default_factory=list)
 
     def is_identity(self) -> bool:
-        """An affine step that changes nothing."""
+        """An affine post-op that changes nothing."""
         return (
             self.kind == "affine"
             and self.scale is not None
@@ -189,11 +189,11 @@ def affine_of(
     return 1.0 / c, zero, None
 
 
-def compose(first: Step, second: Step) -> Step:
-    """The affine step ``second(first(x))``."""
+def compose(first: PostOp, second: PostOp) -> PostOp:
+    """The affine post-op ``second(first(x))``."""
     assert first.scale is not None and first.shift is not None
     assert second.scale is not None and second.shift is not None
-    return Step(
+    return PostOp(
         kind="affine",
         name="affine",
         scale=first.scale * second.scale,
@@ -203,23 +203,23 @@ def compose(first: Step, second: Step) -> Step:
     )
 
 
-def normalise(steps: list[Step]) -> list[Step]:
-    """Compose consecutive affine steps, drop identities, collapse repeated idempotents."""
-    out: list[Step] = []
-    for step in steps:
-        if out and step.kind == "affine" and out[-1].kind == "affine":
-            out[-1] = compose(out[-1], step)
+def normalise(post_ops: list[PostOp]) -> list[PostOp]:
+    """Compose consecutive affine maps, drop identities, collapse repeated idempotents."""
+    out: list[PostOp] = []
+    for op in post_ops:
+        if out and op.kind == "affine" and out[-1].kind == "affine":
+            out[-1] = compose(out[-1], op)
             continue
         if (
             out
-            and step.kind == "act"
+            and op.kind == "act"
             and out[-1].kind == "act"
-            and step.name == out[-1].name
-            and step.name in _IDEMPOTENT
+            and op.name == out[-1].name
+            and op.name in _IDEMPOTENT
         ):
-            out[-1] = Step("act", step.name, nodes=out[-1].nodes + step.nodes)
+            out[-1] = PostOp("act", op.name, nodes=out[-1].nodes + op.nodes)
             continue
-        out.append(step)
+        out.append(op)
     kept = [s for s in out if not s.is_identity()]
     return kept
 
@@ -233,6 +233,6 @@ def channel_vector(array: np.ndarray, axis: int) -> np.ndarray | None:
     return array.reshape(-1)
 
 
-def describe(steps: list[Step]) -> list[str]:
-    """The step names, as compared by the hyperparameter stage."""
-    return [s.name for s in steps]
+def describe(post_ops: list[PostOp]) -> list[str]:
+    """The post-ops' names, as compared by the hyperparameter stage."""
+    return [op.name for op in post_ops]

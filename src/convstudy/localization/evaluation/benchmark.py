@@ -10,7 +10,7 @@ same inputs, each tool runs as its own process, whose wall time and peak residen
   then the target run comparing every tensor against them (two processes; the time is
   the sum, the memory the larger peak).
 
-    python -m convstudy.localization.benchmark [--model resnet18] [--samples 32] [--out DIR]
+    python -m convstudy.localization.evaluation.benchmark [--model resnet18] [--samples 32] [--out DIR]
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import numpy as np
 import onnx
 import pandas as pd
 
-from convstudy.localization.evaluation import faithful
-from convstudy.localization.faults import FAULTS
+from convstudy.localization.evaluation.exports import faithful
+from convstudy.localization.evaluation.faults import FAULTS
 
 #: Runs a command as its child and prints wall seconds, peak resident KiB and exit status.
 #: A small launcher process, because a child's peak (``wait4``'s ``ru_maxrss``) counts the
@@ -69,7 +69,7 @@ def _polygraphy(source: Path, target: Path, x: np.ndarray, work: Path) -> list[l
 
 def run(model: str, samples: int, work: Path) -> pd.DataFrame:
     """Localize one faulty pair with each tool; one row per tool."""
-    from convstudy.localization.inputs import random_inputs
+    from convstudy.localization.io.inputs import random_inputs
 
     ex = faithful(model, work)
     source, target = work / "source.onnx", work / "target.onnx"

@@ -16,6 +16,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from convstudy.localization.graph.folding import FOLDERS, fold
+
 FLOAT_TYPES = frozenset(
     {
         onnx.TensorProto.FLOAT,
@@ -25,30 +27,6 @@ FLOAT_TYPES = frozenset(
     }
 )
 
-#: Ops whose value can be computed here when all their inputs are constant.
-_FOLDABLE = frozenset(
-    {
-        "Identity",
-        "Slice",
-        "Cast",
-        "Reshape",
-        "Squeeze",
-        "Unsqueeze",
-        "Transpose",
-        "Concat",
-        "Add",
-        "Sub",
-        "Mul",
-        "Div",
-        "Neg",
-        "Sqrt",
-        "Reciprocal",
-        "Flatten",
-        "Expand",
-        "Shape",
-        "ConstantOfShape",
-    }
-)
 #: Inputs that pass only their type or shape, never their values.
 _TYPE_ONLY_INPUTS = {"CastLike": 1}
 
@@ -106,69 +84,6 @@ def _constant_node_value(node: onnx.NodeProto) -> np.ndarray | None:
     ):
         if key in attrs:
             return np.asarray(attrs[key], dtype=dtype)
-    return None
-
-
-def _fold(op: str, values: list[np.ndarray], attrs: dict[str, Any]) -> np.ndarray | None:
-    """numpy value of one constant node, or None where the op is not handled here."""
-    x = values[0] if values else None
-    if x is None:
-        return None
-    if op == "Identity":
-        return x
-    if op == "Cast":
-        return x.astype(onnx.helper.tensor_dtype_to_np_dtype(attrs["to"]))
-    if op == "Reshape":
-        shape = [int(d) for d in values[1]]
-        if not attrs.get("allowzero", 0):
-            shape = [x.shape[i] if d == 0 else d for i, d in enumerate(shape)]
-        return x.reshape(shape)
-    if op == "Flatten":
-        axis = attrs.get("axis", 1) % max(x.ndim, 1)
-        return x.reshape(int(np.prod(x.shape[:axis])), -1)
-    if op == "Squeeze":
-        axes = values[1] if len(values) > 1 else attrs.get("axes")
-        return np.squeeze(x, axis=tuple(int(a) for a in axes) if axes is not None else None)
-    if op == "Unsqueeze":
-        axes = values[1] if len(values) > 1 else attrs["axes"]
-        out = x
-        rank = x.ndim + len(axes)
-        for a in sorted(int(a) % rank for a in axes):
-            out = np.expand_dims(out, a)
-        return out
-    if op == "Transpose":
-        return np.transpose(x, attrs.get("perm"))
-    if op == "Concat":
-        return np.concatenate(values, axis=attrs["axis"])
-    if op in ("Add", "Sub", "Mul", "Div"):
-        fn = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op]
-        out = fn(values[0], values[1])
-        if np.issubdtype(values[0].dtype, np.integer) and op == "Div":
-            out = np.floor_divide(values[0], values[1])
-        return np.asarray(out, dtype=values[0].dtype)
-    if op == "Expand":
-        shape = [int(d) for d in values[1]]
-        return x * np.ones(shape, dtype=x.dtype)
-    if op == "Shape":
-        dims = np.asarray(x.shape, dtype=np.int64)
-        return dims[attrs.get("start", 0) : attrs.get("end", None)]
-    if op == "ConstantOfShape":
-        fill = attrs.get("value", np.zeros(1, dtype=np.float32))
-        return np.full([int(d) for d in x], np.asarray(fill).reshape(-1)[0])
-    if op == "Slice" and len(values) >= 3:
-        starts, ends = values[1], values[2]
-        axes = values[3] if len(values) > 3 else range(len(starts))
-        steps = values[4] if len(values) > 4 else [1] * len(starts)
-        index = [slice(None)] * x.ndim
-        for a, b, e, k in zip(axes, starts, ends, steps, strict=True):
-            index[int(a) % x.ndim] = slice(int(b), int(e), int(k))
-        return x[tuple(index)]
-    if op == "Neg":
-        return -x
-    if op == "Sqrt":
-        return np.sqrt(x)
-    if op == "Reciprocal":
-        return 1.0 / x
     return None
 
 
@@ -232,11 +147,11 @@ class GraphView:
                 like = self.elem_types.get(node.input[1])
                 if inner is not None and like:
                     value = inner.astype(onnx.helper.tensor_dtype_to_np_dtype(like))
-            elif node.op_type in _FOLDABLE and node.domain in ("", "ai.onnx"):
+            elif node.op_type in FOLDERS and node.domain in ("", "ai.onnx"):
                 inputs = [self.const(i) for i in node.input if i]
                 if inputs and all(v is not None for v in inputs):
                     try:
-                        folded = _fold(node.op_type, inputs, attributes(node))  # type: ignore[arg-type]
+                        folded = fold(node.op_type, inputs, attributes(node))  # type: ignore[arg-type]
                     except (ValueError, KeyError, IndexError, TypeError):
                         folded = None
                     if folded is not None and list(node.output).index(name) == 0:
