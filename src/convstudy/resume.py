@@ -59,6 +59,8 @@ logger = logging.getLogger("convstudy.resume")
 FLOCK = ".snakemake/convstudy-resume.flock"
 #: The run's temporary folder (its ``TMPDIR``), emptied before each run.
 TMPDIR = ".snakemake/convstudy/tmp"
+#: Snakemake's console output of the last run, when the progress view replaces it.
+RUN_LOG = ".snakemake/convstudy/last-run.log"
 #: Exit status when the directory is busy (``EX_TEMPFAIL``: try again later).
 BUSY_EXIT = 75
 _FORBIDDEN = ("--unlock", "--nolock", "--ignore-incomplete", "--ii")
@@ -223,9 +225,12 @@ def run(
     *,
     wait: float = 0.0,
     snakemake: Sequence[str] = (sys.executable, "-m", "snakemake"),
+    progress: bool = False,
 ) -> int:
     """Run ``snakemake <args> --rerun-incomplete``, first removing stale locks (only when
-    nothing works in the directory); return Snakemake's exit status.
+    nothing works in the directory); return Snakemake's exit status. With ``progress``,
+    the console shows :mod:`convstudy.progress`'s view and Snakemake's own output goes to
+    :data:`RUN_LOG` (Snakemake keeps its log in ``.snakemake/log/`` too).
 
     Raises:
         WorkdirBusy: another Snakemake, a job of one or another wrapper works there.
@@ -259,7 +264,23 @@ def run(
                 ", ".join(incomplete[:5]) + (" ..." if len(incomplete) > 5 else ""),
             )
         env = {**os.environ, "TMPDIR": str(fresh_tmpdir(workdir))}
-        return subprocess.run([*base, "--rerun-incomplete"], check=False, env=env).returncode
+        command = [*base, "--rerun-incomplete"]
+        if progress:
+            from convstudy.progress import follow
+
+            return follow(command, cores=cores_of(args), log=workdir / RUN_LOG, env=env)
+        return subprocess.run(command, check=False, env=env).returncode
+
+
+def cores_of(args: Sequence[str]) -> int:
+    """The cores a Snakemake command line gives (``--cores N``/``-c N``; 1 otherwise)."""
+    for i, arg in enumerate(args):
+        if arg in ("--cores", "-c", "--jobs", "-j") and i + 1 < len(args):
+            return int(args[i + 1]) if args[i + 1].isdigit() else os.cpu_count() or 1
+        if arg.startswith("--cores="):
+            value = arg.split("=", 1)[1]
+            return int(value) if value.isdigit() else os.cpu_count() or 1
+    return 1
 
 
 def fresh_tmpdir(workdir: Path) -> Path:
@@ -281,10 +302,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--wait", type=float, default=0.0, help="seconds to wait for a busy directory"
     )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help=f"show a progress view instead of Snakemake's log (kept in {RUN_LOG})",
+    )
     ns, rest = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="convstudy.resume: %(message)s")
     try:
-        return run(rest, wait=ns.wait)
+        return run(rest, wait=ns.wait, progress=ns.progress)
     except WorkdirBusy as busy:
         print(f"convstudy.resume: {busy}", file=sys.stderr)
         return BUSY_EXIT
