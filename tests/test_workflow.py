@@ -387,25 +387,28 @@ def test_report_builds(tiny_run: Path) -> None:
 def test_benchmark_table_from_the_tiny_runs_benchmark_files(tiny_run: Path) -> None:
     from convstudy.benchmark import per_rule
 
-    table = per_rule(tiny_run / "benchmarks").set_index("rule")
+    table = per_rule(tiny_run / "benchmarks", tiny_run / "logs").set_index("rule")
     # 2 models x 2 frameworks x 1 seed; 4 formats and the matrix's 16 more hops; original,
     # 4 formats and 16 hops predicted; the attacks, Boundary on the 2 LeNet-5 ONNX models;
     # the GRU of the matched-initialisation ablation; localization of the 3 FP16 routes
     # that run (the Keras GRU's FP16 model is refused by onnxruntime).
-    assert table["jobs"].to_dict() == {
-        "localize": 3,
-        "convert": 16 + 16,
-        "attack": 6,
-        "predict": 20 + 16,
-        "read_weights": 8,
-        "train": 4,
-        "attack_direct": 2,
-        "train_matched": 1,
-        "prepare_dataset": 2,
-    }
+    assert {rule: table["jobs"][rule] for rule in (
+        "localize", "convert", "attack", "predict", "read_weights", "train", "attack_direct",
+        "train_matched", "prepare_dataset",
+    )} == {
+        "localize": 3, "convert": 16 + 16, "attack": 6, "predict": 20 + 16, "read_weights": 8,
+        "train": 4, "attack_direct": 2, "train_matched": 1, "prepare_dataset": 2,
+    }  # fmt: skip
+    # every job has a benchmark file, the numpy-only ones too
+    assert {"compare", "select", "replay", "robustness", "matrix_path", "gather"} <= set(
+        table.index
+    )
     assert (table["total_s"] >= table["max_s"]).all() and (table["max_s"] > 0).all()
     # A CoreML conversion imports torch and TensorFlow: far above 100 MB resident.
     assert (table["max_rss_mb"] > 0).all() and table.loc["convert", "max_rss_mb"] > 100
+    # every job's fixed cost is estimated from its log: start-up and the packages it imported
+    assert (table["overhead_s"] > 0).all() and (table["overhead_share"] <= 1).all()
+    assert table.loc["convert", "overhead_s"] > table.loc["compare", "overhead_s"] / 10
 
 
 def test_benchmark_accepts_a_relative_dataset_folder(

@@ -1,13 +1,27 @@
-"""Run the default study from scratch and report wall time, time and memory per rule.
+"""Run the default study from scratch and report where its time and memory go.
 
 Usage: ``python -m convstudy.benchmark [--cores 2] [--workdir .benchmark] [-- snakemake args]``.
-The per-rule times come from the ``benchmark:`` files Snakemake writes for each job.
+
+Reported (``<workdir>/benchmark.md`` and ``benchmark.json``):
+
+* the wall time, the Snakemake process's own CPU time (scheduling and bookkeeping, its jobs
+  excluded) and the peak resident memory of the whole run (Snakemake and every job running
+  at once), sampled every second;
+* per rule, from Snakemake's ``benchmark:`` file of every job: the job count, wall and CPU
+  time, median and longest job, the largest peak resident memory of one job; and an
+  estimate of the fixed cost in it: each job's start-up (interpreter, Snakemake's script
+  preamble, this package; the job's log says, :func:`convstudy.scripting.job_costs`) plus
+  the time a fresh interpreter takes to import the heavy packages the job imported
+  (measured here once per set of packages).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,8 +33,10 @@ import pandas as pd
 
 from convstudy.data.sources import LOCAL_DIR_ENV
 from convstudy.resume import fresh_tmpdir
+from convstudy.scripting import COSTS_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
+_COSTS = re.compile(rf"{COSTS_PREFIX} startup ([\d.]+|nan) s; imported (.*)$")
 
 
 def snakemake_command(
@@ -30,48 +46,142 @@ def snakemake_command(
 
     The workflow's ``config/config.yaml`` comes first, then ``configfiles`` merged over it
     (with any ``--configfile``, Snakemake no longer reads the Snakefile's ``configfile:``).
+    Targets go in ``args``: they must come before ``--configfile``, which takes every
+    value after it as a config file.
     """
     snakefile = snakefile or REPO / "Snakefile"
     configs = [snakefile.parent / "config" / "config.yaml", *configfiles]
     return [
         sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir),
-        "--configfile", *map(str, configs), *args,
+        *args, "--configfile", *map(str, configs),
     ]  # fmt: skip
 
 
-def per_rule(benchmarks: Path) -> pd.DataFrame:
-    """Per rule, from ``benchmarks/<rule>/**/*.tsv``: jobs, total, median and max seconds,
-    and the largest peak resident memory of one job (MB)."""
+def sampled_run(
+    command: Sequence[str], env: dict[str, str], every: float = 1.0
+) -> dict[str, float]:
+    """Run ``command``; sample its process tree every ``every`` seconds. Returns the exit
+    status, the wall time, the top process's own CPU seconds and the tree's peak RSS (MB)."""
+    import psutil
+
+    tic = time.perf_counter()
+    proc = subprocess.Popen(command, env=env)
+    top = psutil.Process(proc.pid)
+    own_cpu, peak = 0.0, 0.0
+    while proc.poll() is None:
+        try:
+            times = top.cpu_times()
+            own_cpu = times.user + times.system
+            tree = [top, *top.children(recursive=True)]
+            rss = 0
+            for member in tree:
+                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                    rss += member.memory_info().rss
+            peak = max(peak, rss / 2**20)
+        except psutil.Error:
+            pass
+        time.sleep(every)
+    return {
+        "status": float(proc.returncode),
+        "wall_s": time.perf_counter() - tic,
+        "snakemake_cpu_s": own_cpu,
+        "peak_rss_mb": peak,
+    }
+
+
+def rule_of(path: Path, root: Path) -> str:
+    """The rule of a job's benchmark or log file (``<root>/<rule>/...`` or ``<root>/<rule>.x``)."""
+    parts = path.relative_to(root).parts
+    return parts[0] if len(parts) > 1 else path.stem
+
+
+def job_costs(logs: Path) -> pd.DataFrame:
+    """Per job log: its rule, start-up seconds and the heavy packages it imported."""
+    rows = []
+    for log in sorted(logs.rglob("*.log")):
+        lines = [
+            line for line in log.read_text(errors="replace").splitlines() if COSTS_PREFIX in line
+        ]
+        found = _COSTS.search(lines[-1]) if lines else None
+        if found:
+            imported = tuple(sorted(set(found[2].split()) - {"-"}))
+            rows.append(
+                {"rule": rule_of(log, logs), "startup_s": float(found[1]), "imported": imported}
+            )
+    return pd.DataFrame(rows, columns=["rule", "startup_s", "imported"])
+
+
+def import_seconds(packages: Sequence[str]) -> float:
+    """Seconds a fresh interpreter takes to import ``packages``, beyond starting."""
+
+    def timed(code: str) -> float:
+        tic = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
+        return time.perf_counter() - tic
+
+    if not packages:
+        return 0.0
+    return max(timed(f"import {', '.join(packages)}") - timed("pass"), 0.0)
+
+
+def per_rule(benchmarks: Path, logs: Path | None = None) -> pd.DataFrame:
+    """Per rule, from ``benchmarks/<rule>/**/*.tsv``: jobs, wall and CPU seconds (total),
+    median and longest job, the largest peak resident memory of one job (MB); with
+    ``logs``, the estimated fixed cost (start-up and imports) and its share of the wall time."""
     rows = []
     for tsv in sorted(benchmarks.rglob("*.tsv")):
         last = pd.read_csv(tsv, sep="\t").iloc[-1]
         rows.append(
             {
-                "rule": tsv.relative_to(benchmarks).parts[0],
+                "rule": rule_of(tsv, benchmarks),
                 "seconds": float(last["s"]),
+                "cpu_s": pd.to_numeric(last.get("cpu_time"), errors="coerce"),
                 "max_rss_mb": pd.to_numeric(last["max_rss"], errors="coerce"),
             }
         )
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    return (
+    table = (
         frame.groupby("rule")
         .agg(
             jobs=("seconds", "count"),
             total_s=("seconds", "sum"),
+            cpu_s=("cpu_s", "sum"),
             median_s=("seconds", "median"),
             max_s=("seconds", "max"),
             max_rss_mb=("max_rss_mb", "max"),
         )
-        .round(1)
-        .sort_values("total_s", ascending=False)
         .reset_index()
     )
+    if logs is not None and logs.is_dir():
+        costs = job_costs(logs)
+        seconds = {sets: import_seconds(sets) for sets in costs["imported"].unique()}
+        costs["overhead_s"] = costs["startup_s"].fillna(0.0) + costs["imported"].map(seconds)
+        overhead = costs.groupby("rule")["overhead_s"].sum()
+        table["overhead_s"] = table["rule"].map(overhead).fillna(0.0)
+        table["overhead_share"] = (table["overhead_s"] / table["total_s"]).clip(upper=1.0)
+    return table.round(2).sort_values("total_s", ascending=False).reset_index(drop=True)
+
+
+def report(run: dict[str, float], table: pd.DataFrame, cores: int) -> str:
+    """The benchmark as Markdown."""
+    head = (
+        f"Default study from scratch, --cores {cores}: wall time {run['wall_s'] / 60:.1f} min "
+        f"({run['wall_s']:.0f} s), exit status {int(run['status'])}; Snakemake's own CPU "
+        f"{run['snakemake_cpu_s']:.0f} s; peak memory of the whole run "
+        f"{run['peak_rss_mb'] / 1024:.2f} GB."
+    )
+    if table.empty:
+        return head + "\n"
+    totals = f"Jobs: {int(table['jobs'].sum())}, job time {table['total_s'].sum():.0f} s"
+    if "overhead_s" in table:
+        totals += f", of it fixed cost (start-up and imports) {table['overhead_s'].sum():.0f} s"
+    return f"{head}\n\n{totals}.\n\n{table.to_markdown(index=False)}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the study in a fresh working directory; print and save the timing table."""
+    """Run the study in a fresh working directory; print and save the breakdown."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=REPO / ".benchmark")
@@ -86,18 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     if env.get(LOCAL_DIR_ENV):
         env[LOCAL_DIR_ENV] = str(Path(env[LOCAL_DIR_ENV]).expanduser().resolve())
     print("running:", " ".join(command), flush=True)
-    tic = time.perf_counter()
-    status = subprocess.call(command, env=env)
-    wall = time.perf_counter() - tic
-    table = per_rule(args.workdir / "benchmarks")
-    report = (
-        f"Default study from scratch, --cores {args.cores}: wall time {wall / 60:.1f} min "
-        f"({wall:.0f} s), exit status {status}.\n\n"
-        + (table.to_markdown(index=False) if not table.empty else "")
+    run = sampled_run(command, env)
+    table = per_rule(args.workdir / "benchmarks", args.workdir / "logs")
+    text = report(run, table, args.cores)
+    (args.workdir / "benchmark.md").write_text(text)
+    (args.workdir / "benchmark.json").write_text(
+        json.dumps({"run": run, "rules": table.to_dict(orient="records")}, indent=2, default=str)
     )
-    (args.workdir / "benchmark.md").write_text(report + "\n")
-    print(report)
-    return status
+    print(text)
+    return int(run["status"])
 
 
 if __name__ == "__main__":

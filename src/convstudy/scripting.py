@@ -62,6 +62,7 @@ def job_log(job: SnakemakeJob) -> Iterator[logging.Logger]:
     )
     logger = logging.getLogger("convstudy.job")
     logger.info("convstudy package: %s", Path(__file__).parent)
+    started = _process_age()
     guard = None
     if os.environ.get(envs.CHECK_ENV_VAR) == "1":
         directive = job.config[envs.RULE_ENVS_KEY][job.rule]
@@ -71,6 +72,7 @@ def job_log(job: SnakemakeJob) -> Iterator[logging.Logger]:
         yield logger
         if guard is not None:
             _log_env_verdict(logger, guard)
+        logger.info("%s", job_costs(started))
     except ConvstudyError as error:
         logger.error("%s", error)
         console.write(f"convstudy: {error}\n")
@@ -92,6 +94,32 @@ def job_log(job: SnakemakeJob) -> Iterator[logging.Logger]:
         if guard is not None:
             guard.uninstall()
         logging.shutdown()
+
+
+#: Heavy packages whose import is part of a job's fixed cost (the benchmark times each one).
+FRAMEWORKS = ("torch", "tensorflow", "keras", "coremltools", "tf2onnx", "onnx2tf", "onnxruntime",
+              "onnx", "foolbox", "textattack", "ai_edge_litert", "pandas", "matplotlib", "scipy")  # fmt: skip
+#: How the last line of a job's log starts (read by :mod:`convstudy.benchmark`).
+COSTS_PREFIX = "job costs:"
+
+
+def _process_age() -> float:
+    """Seconds since this process started (interpreter start, Snakemake's script preamble
+    and this package's import: the fixed cost before a job's code runs)."""
+    try:  # Linux's process table; elsewhere the age is not known
+        with open("/proc/self/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as uptime:
+            now = float(uptime.read().split()[0])
+    except OSError:
+        return float("nan")
+    return max(now - int(fields[19]) / os.sysconf("SC_CLK_TCK"), 0.0)
+
+
+def job_costs(startup: float) -> str:
+    """One line for the job's log: its start-up time and the heavy packages it imported."""
+    imported = [name for name in FRAMEWORKS if name in sys.modules]
+    return f"{COSTS_PREFIX} startup {startup:.2f} s; imported {' '.join(imported) or '-'}"
 
 
 def _log_env_verdict(logger: logging.Logger, guard: envs.EnvImportGuard) -> None:

@@ -3,6 +3,8 @@ rule fetch_dataset:
         touch(f"{config['datasets']['raw_dir']}/{{dataset}}/.fetched"),
     log:
         "logs/fetch_dataset/{dataset}.log",
+    benchmark:
+        "benchmarks/fetch_dataset/{dataset}.tsv"
     conda:
         "../../envs/data.yaml"
     resources:

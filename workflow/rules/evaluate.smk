@@ -32,6 +32,8 @@ rule compare:
         COMPARISON,
     log:
         f"logs/compare/{CELL}/{{route}}.log",
+    benchmark:
+        f"benchmarks/compare/{CELL}/{{route}}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:

@@ -9,6 +9,8 @@ checkpoint localization_pairs:
         LOCALIZATION_PAIRS,
     log:
         "logs/localization_pairs.log",
+    benchmark:
+        "benchmarks/localization_pairs.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -55,6 +57,8 @@ rule localization_report:
         markdown="results/report/localizations.md",
     log:
         "logs/localization_report.log",
+    benchmark:
+        "benchmarks/localization_report.tsv"
     conda:
         "../../envs/report.yaml"
     resources:

@@ -6,6 +6,8 @@ rule gather:
         "results/tables/{table}.csv",
     log:
         "logs/gather/{table}.log",
+    benchmark:
+        "benchmarks/gather/{table}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -57,6 +59,8 @@ rule report_fidelity:
         figure_svg="results/report/figure2_training.svg",
     log:
         "logs/report_fidelity.log",
+    benchmark:
+        "benchmarks/report_fidelity.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -82,6 +86,8 @@ rule ablation_init:
         cells="results/report/ablation_init_cells.csv",
     log:
         "logs/ablation_init.log",
+    benchmark:
+        "benchmarks/ablation_init.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -140,6 +146,8 @@ rule report_robustness:
         svg=expand("results/report/{figure}.svg", figure=ROBUSTNESS_FIGURES),
     log:
         "logs/report_robustness.log",
+    benchmark:
+        "benchmarks/report_robustness.tsv"
     conda:
         "../../envs/report.yaml"
     resources:

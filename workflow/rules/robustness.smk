@@ -9,6 +9,8 @@ rule select:
         SELECTION,
     log:
         f"logs/select/{CELL}.log",
+    benchmark:
+        f"benchmarks/select/{CELL}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -25,6 +27,8 @@ rule embedding:
         EMBEDDING,
     log:
         "logs/embedding.log",
+    benchmark:
+        "benchmarks/embedding.tsv"
     conda:
         "../../envs/attacks.yaml"
     resources:
@@ -71,6 +75,8 @@ rule replay:
         REPLAY,
     log:
         f"logs/replay/{CELL}/{{attack}}/{{target}}.log",
+    benchmark:
+        f"benchmarks/replay/{CELL}/{{attack}}/{{target}}.tsv"
     conda:
         grid.predict_env
     threads: config["threads"]["predict"]
@@ -93,6 +99,8 @@ rule robustness:
         ROBUSTNESS_RECORD,
     log:
         f"logs/robustness/{CELL}/{{attack}}/{{route}}.log",
+    benchmark:
+        f"benchmarks/robustness/{CELL}/{{attack}}/{{route}}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:

@@ -11,6 +11,8 @@ rule import_source:
         inputs=SOURCE_INPUTS,
     log:
         "logs/import_source/{source}.log",
+    benchmark:
+        "benchmarks/import_source/{source}.tsv"
     conda:
         "../../envs/localize.yaml"
     resources:
@@ -51,6 +53,8 @@ rule predict_source:
         record=f"{SOURCE_PREDICTION}.json",
     log:
         "logs/predict_source/{source}/{target}.log",
+    benchmark:
+        "benchmarks/predict_source/{source}/{target}.tsv"
     conda:
         "../../envs/localize.yaml"
     threads: config["threads"]["predict"]
@@ -72,6 +76,8 @@ rule compare_source:
         SOURCE_COMPARISON,
     log:
         "logs/compare_source/{source}/{route}.log",
+    benchmark:
+        "benchmarks/compare_source/{source}/{route}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -88,6 +94,8 @@ rule source_path:
         SOURCE_PATH,
     log:
         "logs/source_path/{source}/{route}.log",
+    benchmark:
+        "benchmarks/source_path/{source}/{route}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -111,6 +119,8 @@ rule sources_report:
         hops="results/report/matrix_sources_hops.md",
     log:
         "logs/sources_report.log",
+    benchmark:
+        "benchmarks/sources_report.tsv"
     conda:
         "../../envs/report.yaml"
     resources:

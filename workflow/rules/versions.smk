@@ -8,6 +8,8 @@ rule converter_env:
         directory(VERSION_ENV),
     log:
         "logs/converter_env/{package}/{version}.log",
+    benchmark:
+        "benchmarks/converter_env/{package}/{version}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -46,6 +48,8 @@ rule predict_version:
         record=f"{VERSIONED_PREDICTION}.json",
     log:
         f"logs/predict_version/{{package}}/{{version}}/{CELL}/{{target}}.log",
+    benchmark:
+        f"benchmarks/predict_version/{{package}}/{{version}}/{CELL}/{{target}}.tsv"
     conda:
         grid.predict_env
     threads: config["threads"]["predict"]
@@ -69,6 +73,8 @@ rule compare_version:
         VERSIONED_COMPARISON,
     log:
         f"logs/compare_version/{{package}}/{{version}}/{CELL}/{{route}}-{{against}}.log",
+    benchmark:
+        f"benchmarks/compare_version/{{package}}/{{version}}/{CELL}/{{route}}-{{against}}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -91,6 +97,8 @@ rule versions_report:
         markdown="results/report/converter_versions.md",
     log:
         "logs/versions_report.log",
+    benchmark:
+        "benchmarks/versions_report.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
