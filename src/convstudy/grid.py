@@ -547,7 +547,8 @@ class Grid:
     def evaluation_params(self, wildcards: Any) -> dict[str, Any]:
         """What a prediction job depends on: the timing settings (the matrix's for a target
         only the matrix asks for: its outputs matter, not its time), the evaluation set's
-        size and its runtime's own settings (``evaluation.runtimes.<runtime>``)."""
+        size, its runtime's own settings (``evaluation.runtimes.<runtime>``) and whether its
+        timings are taken in a quiet window (:mod:`convstudy.quiet`)."""
         evaluation = self.config["evaluation"]
         runtime = registry.target_runtime(wildcards.framework, wildcards.target).name
         settings = {key: evaluation[key] for key in ("batch_size", "warmup", "repeats")}
@@ -557,16 +558,9 @@ class Grid:
             **settings,
             "n_test": self.n_test(wildcards),
             "runtime": evaluation.get("runtimes", {}).get(runtime, {}),
+            # RQ2's timings: nothing else of the run runs while they are taken
+            "quiet": bool(evaluation["exclusive"]) and self.rq1_target(wildcards),
         }
-
-    def predict_threads(self, wildcards: Any, cores: int) -> int:
-        """A timed prediction holds every core (``evaluation.exclusive``) so that nothing runs
-        beside it; a target whose runtime does not exist here, or that only the matrix asks
-        for, is not timed and holds ``threads.predict``."""
-        runtime = registry.target_runtime(wildcards.framework, wildcards.target)
-        timed = registry.runs_here(runtime) and self.rq1_target(wildcards)
-        threads = int(self.config["threads"]["predict"])
-        return max(cores, threads) if self.config["evaluation"]["exclusive"] and timed else threads
 
     def prediction_device(self, wildcards: Any) -> str:
         return prediction_device(str(self.config["device"]), wildcards.framework, wildcards.target)

@@ -202,6 +202,8 @@ class PredictionRecord(Record):
     inference_iqr: float | None = None
     inference_min: float | None = None
     inference_max: float | None = None
+    #: Job processes of the run paused while this one timed (None: timed beside them).
+    paused_jobs: int | None = None
 
 
 @dataclass(kw_only=True)

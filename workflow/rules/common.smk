@@ -102,10 +102,6 @@ def prediction_source(wildcards):
     return GRID.target_input(wildcards, TRAINED, CONVERTED)
 
 
-def predict_threads(wildcards):
-    return GRID.predict_threads(wildcards, workflow.cores)
-
-
 def matrix_conversions(wildcards):
     return GRID.along_route(wildcards, CONVERTED)
 

@@ -11,7 +11,7 @@ rule predict:
         f"benchmarks/predict/{CELL}/{{target}}.tsv"
     conda:
         grid.predict_env
-    threads: predict_threads
+    threads: THREADS["predict"]
     resources:
         **rule_resources("predict"),
     params:

@@ -12,6 +12,7 @@ refuses or that raises in it (e.g. an onnx2tf graph that gathers out of range) a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ from convstudy.atomic import atomic_output
 from convstudy.conversion import upstream_failure
 from convstudy.data import load_prepared, subset
 from convstudy.provenance import Provenance
+from convstudy.quiet import quiet_window
 from convstudy.records import PredictionRecord
 from convstudy.sizes import size_bytes, weights_bytes
 from convstudy.spec import ModelSpec
@@ -98,19 +100,29 @@ def run(
         record.device = formats.use_device(spec, device)
         limit_threads(threads, spec.format if spec.format in registry.FRAMEWORKS else None)
         x = spec.layout.prepare(arrays["x_test"])
+        quiet = bool(evaluation.get("quiet"))
+        window = quiet_window() if quiet else contextlib.nullcontext(None)
+
+        def load() -> formats.Predict:
+            return formats.load(source, threads=threads, spec=spec, settings=settings)
+
         try:
-            predict, load_times = load_timed(
-                lambda: formats.load(source, threads=threads, spec=spec, settings=settings),
-                warmup=evaluation["warmup"],
-                repeats=evaluation["repeats"],
-            )
-            outputs, times = run_timed(
-                predict,
-                x,
-                batch_size=evaluation["batch_size"],
-                warmup=evaluation["warmup"],
-                repeats=evaluation["repeats"],
-            )
+            if quiet:
+                load()  # the runtime's import and first use, before the other jobs pause
+            with window as paused:
+                predict, load_times = load_timed(
+                    load,
+                    warmup=evaluation["warmup"],
+                    repeats=evaluation["repeats"],
+                )
+                outputs, times = run_timed(
+                    predict,
+                    x,
+                    batch_size=evaluation["batch_size"],
+                    warmup=evaluation["warmup"],
+                    repeats=evaluation["repeats"],
+                )
+            record.paused_jobs = paused
         except formats.NotRunnable as reason:
             record.skip(str(reason))
         except Exception as error:
