@@ -21,7 +21,7 @@ setup: $(STAMP)
 ## run that was killed: stale lock removed when nothing else runs here, interrupted jobs
 ## rerun, finished ones kept (see src/convstudy/resume.py).
 study: setup litert-torch-env
-	$(BIN)/python -m convstudy.resume --progress --cores $(CORES) --keep-going
+	$(BIN)/python -m convstudy.resume --progress --cores $(CORES) --scheduler greedy --keep-going
 	@echo "Tables and Figure 2: results/report/   per-cell tables: results/tables/   logs: logs/"
 
 ## The HTML report of the study (every table and figure, with captions): results/report.html.

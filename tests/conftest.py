@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from convstudy.benchmark import snakemake_command
+from convstudy.benchmark import SCHEDULER, snakemake_command
 from convstudy.envs import CHECK_ENV_VAR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ def snakemake(
 ) -> subprocess.CompletedProcess[str]:
     """Run the project's workflow (or that of ``snakefile``) in ``workdir``; return the
     finished process."""
-    command = snakemake_command(workdir, configfiles, *args, snakefile=snakefile)
+    command = snakemake_command(workdir, configfiles, *SCHEDULER, *args, snakefile=snakefile)
     # Every run of a test sees the same dataset folder unless the test says otherwise, so
     # that dry runs after the tiny run compare like with like.
     local = local_datasets()

@@ -36,6 +36,9 @@ from convstudy.resume import fresh_tmpdir
 from convstudy.scripting import COSTS_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
+#: The scheduler `make study` uses: Snakemake's ILP scheduler spends minutes of CPU on a
+#: DAG of this size and gains nothing for jobs of one or two threads (docs/execution.md).
+SCHEDULER = ("--scheduler", "greedy")
 _COSTS = re.compile(rf"{COSTS_PREFIX} startup ([\d.]+|nan) s; imported (.*)$")
 
 
@@ -190,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.workdir.exists():
         shutil.rmtree(args.workdir)
     args.workdir.mkdir(parents=True)
-    command = snakemake_command(args.workdir, (), "--cores", str(args.cores), *args.snakemake_args)
+    command = snakemake_command(
+        args.workdir, (), "--cores", str(args.cores), *SCHEDULER, *args.snakemake_args
+    )
     # Snakemake runs in the work directory: a relative dataset folder means the caller's.
     env = {**os.environ, "TMPDIR": str(fresh_tmpdir(args.workdir))}
     if env.get(LOCAL_DIR_ENV):
