@@ -23,7 +23,9 @@ def import_coremltools(keep: str | None = None) -> Any:
 
     At import, coremltools imports every framework it finds (scikit-learn, TensorFlow,
     torch, ...), about 10 s of a conversion job on this project's machines; a hop needs
-    only its source's framework, and reading a program back needs none.
+    only its source's framework. coremltools detects the frameworks once, at its first
+    import: a process that converts from both imports both frameworks first. (Reading the
+    weights back needs no coremltools: :mod:`convstudy.coreml_read`.)
     """
     unneeded = {
         package
