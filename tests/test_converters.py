@@ -30,7 +30,7 @@ from convstudy.spec import ModelSpec
 
 CONVERSION = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["conversion"]
 PINS = read_pins(REPO / "envs" / "requirements.txt")
-COREML = ("coreml-fp32", "coreml-fp16")
+COREML = ("coreml-fp32", "coreml-fp16", "coreml-nn")
 #: Narrow CIFAR networks (the study's default is width 16, the published one 64).
 SMALL = {"resnet18": {"width": 8}, "vgg16": {"width": 8}}
 
@@ -98,15 +98,18 @@ def test_onnx_round_trip(trained: Path, tmp_path: Path) -> None:
         assert_allclose(outputs(out, x), outputs(trained, x), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize(("route", "tolerance"), [("coreml-fp32", 0.0), ("coreml-fp16", 1e-3)])
+@pytest.mark.parametrize(
+    ("route", "tolerance"), [("coreml-fp32", 0.0), ("coreml-fp16", 1e-3), ("coreml-nn", 0.0)]
+)
 def test_coreml_conversion_weights_read_back(
     trained: Path, tmp_path: Path, route: str, tolerance: float
 ) -> None:
     converted = tmp_path / "converted"
     record = run_hop(trained, route, converted)
     assert record.status == "ok", record
+    assert record.facts["convert_to"] == ("neuralnetwork" if route == "coreml-nn" else "mlprogram")
     artifact = formats.artifact(converted, ModelSpec.load(converted))
-    assert artifact.name == "model.mlpackage"
+    assert artifact.name == ("model.mlmodel" if route == "coreml-nn" else "model.mlpackage")
     with pytest.raises(NotRunnable, match="macOS"):  # no CoreML runtime off macOS
         formats.load(converted, threads=1)
     assert sizes.weights_bytes(artifact) >= 2 * 61_706  # LeNet-5's weights, 2 or 4 bytes each
@@ -173,7 +176,7 @@ print(len(weights), sorted(m for m in heavy if m in sys.modules))
 
 def test_reading_imports_no_framework_and_not_coremltools(trained: Path, tmp_path: Path) -> None:
     converted = tmp_path / "converted"
-    for route in ("coreml-fp32",):
+    for route in ("coreml-fp32", "coreml-nn"):
         assert run_hop(trained, route, converted / route).status == "ok"
         artifact = formats.artifact(converted / route, ModelSpec.load(converted / route))
         done = subprocess.run(
@@ -204,6 +207,14 @@ def test_every_tensor_is_matched_or_explained(model: str, framework: str, tmp_pa
             assert rewrites & {"gates-reordered", "gates-split"}, route
         if framework == "keras" and model != "lstm":
             assert "transposed" in rewrites or "bias-split" in rewrites, route
+
+
+def test_neuralnetwork_refused_target_is_an_error_row(trained: Path, tmp_path: Path) -> None:
+    # coremltools refuses a neuralnetwork model for iOS15 or later: its exception is the
+    # finding, recorded as the hop's error.
+    record = run_hop(trained, "coreml-nn", tmp_path / "nn", minimum_deployment_target="iOS15")
+    assert record.status == "error" and "neuralnetwork" in record.reason
+    assert not (tmp_path / "nn" / "spec.json").exists()
 
 
 def test_converter_crash_is_a_result_row(trained: Path, tmp_path: Path) -> None:
