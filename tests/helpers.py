@@ -15,12 +15,21 @@ VOCAB, SEQ_LEN = 50, 12
 
 
 def model_folder(
-    folder: Path, model: str, framework: str, seed: int = 0, *, width: int = 8
+    folder: Path,
+    model: str,
+    framework: str,
+    seed: int = 0,
+    *,
+    width: int = 8,
+    arch: dict[str, int] | None = None,
 ) -> Path:
     """Build ``model`` in ``framework`` with varied weights and save it as a model folder
-    (text models: embedding and hidden size ``width``)."""
+    (text models: embedding and hidden size ``width``; ``arch``: the model's arch keys,
+    e.g. ``{"width": 8}`` for a narrow ResNet-18 or VGG-16)."""
     text = models.is_recurrent(model)
     dataset = registry.model(model).dataset
+    if text:
+        arch = {"vocab_size": VOCAB, "embed_dim": width, "hidden": width, **(arch or {})}
     spec = ModelSpec(
         model=model,
         dataset=dataset,
@@ -28,9 +37,7 @@ def model_folder(
         input_shape=(SEQ_LEN,) if text else IMAGE_SHAPES[model],
         num_classes=registry.NUM_CLASSES[dataset],
         layout=models.input_layout(model, framework),
-        arch=models.resolve_arch(model, {"vocab_size": VOCAB, "embed_dim": width, "hidden": width})
-        if text
-        else {},
+        arch=models.resolve_arch(model, arch) if arch else {},
         vocab=tuple(f"w{i}" for i in range(VOCAB)) if text else None,
     )
     net = models.build(

@@ -36,13 +36,19 @@ def default() -> Grid:
 def test_default_cells_routes_and_hops(default: Grid) -> None:
     assert default.models == ["lenet5", "resnet18", "vgg16", "lstm", "gru"]
     assert default.all_seeds == ["0", "1"] and default.matrix_seeds == ["0"]
-    assert default.routes["torch"] == ["onnx", "onnx+onnx-fp16", "coreml-fp32", "coreml-fp16"]
+    assert default.routes["torch"] == [
+        "onnx",
+        "onnx+onnx-fp16",
+        "coreml-fp32",
+        "coreml-fp16",
+        "coreml-nn",
+    ]
     assert len(default.matrix_routes["torch"]) == 6 and len(default.matrix_routes["keras"]) == 7
-    assert default.coreml_routes == ["coreml-fp16", "coreml-fp32"]
-    # RQ1's four routes, then the matrix's hops that RQ1 does not convert
-    assert default.hops_of("torch", "0")[:4] == default.routes["torch"]
+    assert default.coreml_routes == ["coreml-fp16", "coreml-fp32", "coreml-nn"]
+    # RQ1's five routes, then the matrix's hops that RQ1 does not convert
+    assert default.hops_of("torch", "0")[:5] == default.routes["torch"]
     assert (
-        len(default.hops_of("torch", "0")) == 4 + 5 and len(default.hops_of("keras", "0")) == 4 + 6
+        len(default.hops_of("torch", "0")) == 5 + 5 and len(default.hops_of("keras", "0")) == 5 + 6
     )
     assert default.hops_of("torch", "1") == default.routes["torch"]  # seed 1: RQ1 only
     assert "onnx+savedmodel+tflite" in default.hops and "onnx+onnx-fp16" in default.hops
@@ -55,20 +61,20 @@ def test_default_tables_gather_what_the_dry_run_schedules(default: Grid) -> None
         return len(default.gather_inputs(table, list))
 
     assert count("training") == 20
-    assert count("conversions") == 80 + 55  # RQ1's hops, then the matrix's
-    assert count("coreml_weights") == 40
-    assert count("predictions") == 100  # RQ1's targets only: the original and 4 routes
-    assert count("comparisons") == 80
+    assert count("conversions") == 100 + 55  # RQ1's hops, then the matrix's
+    assert count("coreml_weights") == 60  # 3 CoreML formats x 20 cells
+    assert count("predictions") == 120  # RQ1's targets only: the original and 5 routes
+    assert count("comparisons") == 100
     assert count("matrix") == 5 * 13
     assert count("attacks") == 16 + 6  # 6 image cells x 2, 4 text cells x 1; Boundary on ONNX
-    assert count("robustness") == 16 * 4
+    assert count("robustness") == 16 * 5
     assert count("localizations") == 0  # known after the checkpoint
     pairs = [{"model": "lenet5", "framework": "torch", "seed": "0", "route": "onnx"}]
     assert default.gather_inputs("localizations", lambda: pairs) == [
         "results/localization/lenet5/torch/seed0/onnx"
     ]
     # localization candidates: every RQ1 route and matrix path of seed 0, once each
-    assert len(default.localization_candidates()) == 5 * (4 + 6 - 1) + 5 * (4 + 7 - 1)
+    assert len(default.localization_candidates()) == 5 * (5 + 6 - 1) + 5 * (5 + 7 - 1)
 
 
 def test_named_targets(default: Grid) -> None:
@@ -100,13 +106,13 @@ def test_a_stage_the_config_turns_off_asks_for_nothing() -> None:
     for stage in ("rq3", "matrix", "localization", "ablation"):
         assert off.stage_targets(stage) == [], stage
     assert off.gather_inputs("matrix", list) == []
-    assert len(off.gather_inputs("conversions", list)) == 80
+    assert len(off.gather_inputs("conversions", list)) == 100
 
 
 def test_paper_grid() -> None:
     paper = Grid(PAPER, PINS)
     assert len(paper.gather_inputs("training", list)) == 100
-    assert len(paper.gather_inputs("conversions", list)) == 400 + 5 * 10 * 11
+    assert len(paper.gather_inputs("conversions", list)) == 500 + 5 * 10 * 11
     assert len(paper.robust_cells(grid.ATTACKED)) == 160
 
 

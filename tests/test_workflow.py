@@ -27,22 +27,22 @@ def dry_run(
 
 def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     counts = dry_run(tmp_path, env={"CONVSTUDY_DATA_DIR": str(data_dir)})
-    # 5 models x 2 frameworks x 2 seeds; 4 formats; original + 4 formats predicted; the
-    # weights of the 2 CoreML formats read back; one gather job per table; the
+    # 5 models x 2 frameworks x 2 seeds; 5 formats; original + 5 formats predicted; the
+    # weights of the 3 CoreML formats read back; one gather job per table; the
     # matched-initialisation ablation: LSTM and GRU in Keras from PyTorch's initial
     # weights, both seeds, and its table.
     # RQ3 on seed 0: 6 image cells x (FGSM, Boundary) and 4 text cells x genetic (with the
-    # run's word embedding, resolved once), each replayed on 5 targets and compared on 4
+    # run's word embedding, resolved once), each replayed on 6 targets and compared on 5
     # routes; Boundary on the 6 ONNX models.
     # The matrix (seed 0, every model): 6 torch and 7 keras paths with 5 and 6 hops beside
     # RQ1's, each hop converted, predicted and compared: 5 x 11 more of each, and 5 x 13
     # path records. Localization: which converted models it runs on is known only
     # after their comparisons (a checkpoint), so a dry run shows none of its jobs.
     assert counts == {
-        "prepare_dataset": 3, "train": 20, "convert": 80 + 55, "read_weights": 40,
-        "predict": 100 + 55, "compare": 80 + 55, "gather": 9, "report_fidelity": 1,
+        "prepare_dataset": 3, "train": 20, "convert": 100 + 55, "read_weights": 60,
+        "predict": 120 + 55, "compare": 100 + 55, "gather": 9, "report_fidelity": 1,
         "train_matched": 4, "ablation_init": 1, "embedding": 1, "select": 10, "attack": 16,
-        "attack_direct": 6, "replay": 80, "robustness": 64, "report_robustness": 1,
+        "attack_direct": 6, "replay": 96, "robustness": 80, "report_robustness": 1,
         "matrix_path": 65, "matrix_report": 1, "localization_pairs": 1,
         "localization_report": 1, "all": 1,
     }  # fmt: skip
@@ -54,8 +54,8 @@ def test_named_targets_schedule_only_their_stage(tmp_path: Path, data_dir: Path)
     # RQ3 needs the seed-0 cells' RQ1 predictions (they choose the attacked inputs), then
     # its own jobs; nothing of the matrix, the ablation, localization or the weight read-back
     assert rq3 == {
-        "embedding": 1, "prepare_dataset": 3, "train": 10, "convert": 40, "predict": 50,
-        "select": 10, "attack": 16, "attack_direct": 6, "replay": 80, "robustness": 64,
+        "embedding": 1, "prepare_dataset": 3, "train": 10, "convert": 50, "predict": 60,
+        "select": 10, "attack": 16, "attack_direct": 6, "replay": 96, "robustness": 80,
         "gather": 2, "report_robustness": 1, "rq3": 1,
     }  # fmt: skip
     matrix = dry_run(tmp_path, "matrix", env=env)
@@ -77,9 +77,9 @@ def test_paper_grid_downloads_without_local_folder(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     counts = job_counts(done.stdout)
     assert counts["train"] == 100
-    # RQ1's 400, and the matrix: every model and seed through 11 more hops per framework
-    assert counts["convert"] == 400 + 5 * 10 * 11
-    assert counts["attack"] == 160 and counts["replay"] == 800  # every seed attacked
+    # RQ1's 500, and the matrix: every model and seed through 11 more hops per framework
+    assert counts["convert"] == 500 + 5 * 10 * 11
+    assert counts["attack"] == 160 and counts["replay"] == 960  # every seed attacked
     assert counts["fetch_dataset"] == 3
 
 
@@ -121,8 +121,8 @@ def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
     predictions = pd.read_csv(tables / "predictions.csv")
     comparisons = pd.read_csv(tables / "comparisons.csv")
     conversions = pd.read_csv(tables / "conversions.csv")
-    assert len(predictions) == 2 * 2 * 5 and len(comparisons) == 2 * 2 * 4
-    assert len(conversions) == 2 * 2 * 4 + 2 * 8  # RQ1's hops, then the matrix's 8 more
+    assert len(predictions) == 2 * 2 * 6 and len(comparisons) == 2 * 2 * 5
+    assert len(conversions) == 2 * 2 * 5 + 2 * 8  # RQ1's hops, then the matrix's 8 more
     for frame in (predictions, comparisons, conversions):
         assert {
             "seed",
@@ -140,17 +140,23 @@ def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
         assert {Version(str(v)).public for v in ran} == {pins[package]}, runtime
     # CoreML cells are reported, not dropped: off macOS they did not run, with the reason.
     coreml = predictions[predictions["target"].str.startswith("coreml")]
-    assert len(coreml) == 8 and (coreml["size_bytes"] > 0).all()
+    assert len(coreml) == 12 and (coreml["size_bytes"] > 0).all()
     assert set(coreml["status"]) == {"not_run"} and coreml["reason"].str.contains("macOS").all()
     onnx = comparisons[comparisons["format"] == "onnx"]
     assert (onnx["status"] == "ok").all()
     assert (onnx["abs_error_logit"] < 1e-4).all() and (onnx["disagreement"] <= 0.02).all()
-    rq1 = conversions["route"].isin(["onnx", "onnx+onnx-fp16", "coreml-fp32", "coreml-fp16"])
+    coreml_routes = ["coreml-fp32", "coreml-fp16", "coreml-nn"]
+    rq1 = conversions["route"].isin(["onnx", "onnx+onnx-fp16", *coreml_routes])
     assert set(conversions.loc[rq1, "status"]) == {"ok"}
+    # every trained tensor is found in every CoreML model, as it is or rewritten
     weights = pd.read_csv(tables / "coreml_weights.csv")
-    assert set(weights["format"]) == {"coreml-fp32", "coreml-fp16"} and "seed" in weights
-    fp32 = weights[(weights["format"] == "coreml-fp32") & (weights["model"] == "lenet5")]
-    assert fp32["match"].all() and np.allclose(fp32["max_abs_diff"], 0.0)
+    assert set(weights["format"]) == set(coreml_routes) and "seed" in weights
+    assert set(weights["status"]) <= {"matched", "explained"} and weights["match"].all()
+    fp32 = weights[
+        weights["format"].isin(["coreml-fp32", "coreml-nn"]) & (weights["model"] == "lenet5")
+    ]
+    assert (fp32["rewrite"].isin(["identity", "transposed"])).all()
+    assert np.allclose(fp32["max_abs_diff"], 0.0)
 
 
 def test_tiny_run_localizes_every_faulty_route(tiny_run: Path) -> None:
@@ -281,18 +287,19 @@ LOC = {"localization_pairs": 1, "localization_report": 1}
 RERUNS = {
     # keras -> onnx (RQ1) with its fp16 hop, and tflite -> onnx (matrix), of 2 models; the
     # Keras cells' attack inputs are chosen anew, so their attacks (LeNet-5: FGSM,
-    # Boundary, Boundary on ONNX; GRU: genetic), replays and comparisons rerun
+    # Boundary, Boundary on ONNX; GRU: genetic), replays (6 targets) and comparisons
+    # (5 routes) rerun
     "tf2onnx": {"convert": 6, "predict": 6, "compare": 6, "matrix_path": 2, "gather": 7,
-                "select": 2, "attack": 3, "attack_direct": 1, "replay": 15, "robustness": 12,
+                "select": 2, "attack": 3, "attack_direct": 1, "replay": 18, "robustness": 15,
                 "report_fidelity": 1, "matrix_report": 1, "all": 1, **RQ3, **LOC},
-    # every CoreML conversion and its weight read-back; every cell's attacks
-    "coremltools": {"convert": 8, "read_weights": 8, "predict": 8, "compare": 8, "gather": 7,
-                    "select": 4, "attack": 6, "attack_direct": 2, "replay": 30,
-                    "robustness": 24, "report_fidelity": 1, "all": 1, **RQ3, **LOC},
+    # every CoreML conversion (3 formats) and its weight read-back; every cell's attacks
+    "coremltools": {"convert": 12, "read_weights": 12, "predict": 12, "compare": 12,
+                    "gather": 7, "select": 4, "attack": 6, "attack_direct": 2, "replay": 36,
+                    "robustness": 30, "report_fidelity": 1, "all": 1, **RQ3, **LOC},
     # torch -> onnx, its fp16 hop and the 4 matrix hops after it, of 2 models
     "onnxscript": {"convert": 12, "predict": 12, "compare": 12, "matrix_path": 6, "gather": 7,
-                   "select": 2, "attack": 3, "attack_direct": 1, "replay": 15,
-                   "robustness": 12, "report_fidelity": 1, "matrix_report": 1, "all": 1, **RQ3, **LOC},
+                   "select": 2, "attack": 3, "attack_direct": 1, "replay": 18,
+                   "robustness": 15, "report_fidelity": 1, "matrix_report": 1, "all": 1, **RQ3, **LOC},
     # onnx -> torch-fx only (converter and runtime): RQ1's and RQ3's tables are untouched
     "onnx2torch": {"convert": 2, "predict": 2, "compare": 2, "matrix_path": 2, "gather": 3,
                    "matrix_report": 1, "all": 1, **LOC},
@@ -314,23 +321,23 @@ def test_changing_one_models_hyperparameter_reruns_only_that_model(
         TINY.read_text().replace("lr: 0.05", "lr: 0.04", 1)
     )  # the first block: lenet5
     counts = dry_run(tiny_run, configfiles=(changed,))
-    # LeNet-5 in both frameworks: 2 trainings, 8 RQ1 conversions (4 of them to CoreML, read
-    # back) and the matrix's 8 hops, 18 predictions, 16 comparisons, 5 matrix paths, both
-    # cells' attacks (FGSM, Boundary, Boundary on ONNX) with their 5 replays and 4
+    # LeNet-5 in both frameworks: 2 trainings, 10 RQ1 conversions (6 of them to CoreML,
+    # read back) and the matrix's 8 hops, 20 predictions, 18 comparisons, 5 matrix paths,
+    # both cells' attacks (FGSM, Boundary, Boundary on ONNX) with their 6 replays and 5
     # comparisons each; every table but the ablation's is gathered anew.
     assert counts == {
         "train": 2,
-        "convert": 16,
-        "read_weights": 4,
-        "predict": 18,
-        "compare": 16,
+        "convert": 18,
+        "read_weights": 6,
+        "predict": 20,
+        "compare": 18,
         "matrix_path": 5,
         "matrix_report": 1,
         "select": 2,
         "attack": 4,
         "attack_direct": 2,
-        "replay": 20,
-        "robustness": 16,
+        "replay": 24,
+        "robustness": 20,
         "gather": 9,
         "report_fidelity": 1,
         "report_robustness": 1,
@@ -388,15 +395,15 @@ def test_benchmark_table_from_the_tiny_runs_benchmark_files(tiny_run: Path) -> N
     from convstudy.benchmark import per_rule
 
     table = per_rule(tiny_run / "benchmarks", tiny_run / "logs").set_index("rule")
-    # 2 models x 2 frameworks x 1 seed; 4 formats and the matrix's 16 more hops; original,
-    # 4 formats and 16 hops predicted; the attacks, Boundary on the 2 LeNet-5 ONNX models;
+    # 2 models x 2 frameworks x 1 seed; 5 formats and the matrix's 16 more hops; original,
+    # 5 formats and 16 hops predicted; the attacks, Boundary on the 2 LeNet-5 ONNX models;
     # the GRU of the matched-initialisation ablation; localization of the 3 FP16 routes
     # that run (the Keras GRU's FP16 model is refused by onnxruntime).
     assert {rule: table["jobs"][rule] for rule in (
         "localize", "convert", "attack", "predict", "read_weights", "train", "attack_direct",
         "train_matched", "prepare_dataset",
     )} == {
-        "localize": 3, "convert": 16 + 16, "attack": 6, "predict": 20 + 16, "read_weights": 8,
+        "localize": 3, "convert": 20 + 16, "attack": 6, "predict": 24 + 16, "read_weights": 12,
         "train": 4, "attack_direct": 2, "train_matched": 1, "prepare_dataset": 2,
     }  # fmt: skip
     # every job has a benchmark file, the numpy-only ones too

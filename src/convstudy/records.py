@@ -230,8 +230,9 @@ class WeightsRecord(Record):
     TABLE: ClassVar[str] = "coreml_weights"
 
     format: str
-    #: One entry per source tensor: tensor, shape, const, mean_abs_diff, max_abs_diff,
-    #: match, note.
+    #: One entry per source tensor (:func:`convstudy.coreml_weights.compare`): tensor,
+    #: shape, const, rewrite, mean_abs_diff, max_abs_diff, match, status (matched,
+    #: explained or unexplained), note.
     tensors: list[dict[str, Any]] = field(default_factory=list)
 
     def rows(self) -> list[dict[str, Any]]:

@@ -209,6 +209,19 @@ FORMATS: dict[str, Format] = {
             "CoreML ML program, FP16",
             options={"precision": "fp16"},
         ),
+        Format(
+            "coreml-nn",
+            "convstudy.formats.coreml_nn",
+            "coreml",
+            "CoreML neuralnetwork, FP32",
+            # coremltools 5's default (the published study's): a neuralnetwork model, no
+            # deployment target (coremltools refuses one of iOS15 or later for it).
+            options={
+                "precision": "fp32",
+                "convert_to": "neuralnetwork",
+                "minimum_deployment_target": None,
+            },
+        ),
         # ---- conversion matrix (Part 2): reached through the routes of ``matrix.paths``
         Format("savedmodel", "convstudy.formats.savedmodel", "tensorflow", "TF SavedModel"),
         Format("tflite", "convstudy.formats.tflite", "litert", "TFLite, float32"),
@@ -254,7 +267,11 @@ CONVERTERS: dict[str, Converter] = {
             "coreml",
             ("coremltools",),
             "coreml",
-            tuple((f, c) for f in ("torch", "keras") for c in ("coreml-fp32", "coreml-fp16")),
+            tuple(
+                (f, c)
+                for f in ("torch", "keras")
+                for c in ("coreml-fp32", "coreml-fp16", "coreml-nn")
+            ),
         ),
         # ---- conversion matrix (Part 2)
         Converter(

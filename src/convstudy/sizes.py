@@ -5,11 +5,12 @@
 * :func:`weights_bytes` — only the stored weights, the same thing for every format: the
   tensor data of a torch ``state_dict`` archive, the model variables of a ``.keras``
   archive (its optimizer state left out), the initializers and constant tensors of an ONNX
-  graph, the weight blob of an ML program. It explains what the file sizes mix together
-  (a ``.keras`` archive keeps the optimizer's moment estimates beside the weights).
+  graph, the weight blob of an ML program, the layers' weights of a CoreML neuralnetwork
+  model. It explains what the file sizes mix together (a ``.keras`` archive keeps the
+  optimizer's moment estimates beside the weights).
 
-Only the file formats' own readers are used (zip, HDF5, ONNX protobuf); no framework is
-imported.
+Only the file formats' own readers are used (zip, HDF5, ONNX and CoreML protobuf); no
+framework is imported.
 """
 
 from __future__ import annotations
@@ -105,9 +106,17 @@ def _mlpackage_weights(path: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
+def _mlmodel_weights(path: Path) -> int:
+    """A CoreML neuralnetwork model's layer weights (``WeightParams``)."""
+    from convstudy import coreml_read
+
+    return sum(value.nbytes for value in coreml_read.read_weights(path).values())
+
+
 _WEIGHT_READERS = {
     ".torch": _torch_weights,
     ".keras": _keras_weights,
     ".onnx": _onnx_weights,
     ".mlpackage": _mlpackage_weights,
+    ".mlmodel": _mlmodel_weights,
 }

@@ -1,7 +1,11 @@
-"""PyTorch and Keras to CoreML (coremltools), as an ML program of FP32 or FP16 precision.
+"""PyTorch and Keras to CoreML (coremltools): an ML program of FP32 or FP16 precision, or
+a neuralnetwork model (FP32).
 
 coremltools has defaulted ML programs to FP16 compute precision since version 7; here
 the precision is always explicit, fixed by the target format (``coreml-fp32``/``-fp16``).
+The target format's ``convert_to`` (``mlprogram`` unless it says ``neuralnetwork``:
+``coreml-nn``) picks the model type; a neuralnetwork model takes no compute precision (its
+weights are FP32) and is one ``.mlmodel`` file.
 """
 
 from __future__ import annotations
@@ -51,22 +55,31 @@ _UNROLLED = ("keras",)
 
 
 def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, Any]) -> Converted:
-    """Convert the model of ``source`` to an ``.mlpackage`` at ``out``."""
+    """Convert the model of ``source`` to an ``.mlpackage`` (a neuralnetwork model: an
+    ``.mlmodel``) at ``out``."""
     ct = import_coremltools(keep=spec.format)
     unroll = spec.format in _UNROLLED and models.is_recurrent(spec.model)
     model = frameworks.load(source, spec, unroll=unroll)
     example = spec.example()
     program, how = _SOURCES[spec.format](model, example)
-    precision = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}[settings["precision"]]
+    convert_to = settings.get("convert_to", "mlprogram")
+    precisions = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}
+    target = settings["minimum_deployment_target"]
     dtype = np.int32 if example.dtype.kind in "iu" else np.float32
     shape = ct.Shape((ct.RangeDim(1, MAX_BATCH, default=1), *example.shape[1:]))
     mlmodel = ct.convert(
         program,
         inputs=[ct.TensorType(name=INPUT_NAME, shape=shape, dtype=dtype)],
-        convert_to="mlprogram",
-        compute_precision=precision,
-        minimum_deployment_target=getattr(ct.target, settings["minimum_deployment_target"]),
+        convert_to=convert_to,
+        # coremltools refuses a compute precision for a neuralnetwork model (FP32 weights).
+        compute_precision=precisions[settings["precision"]] if convert_to == "mlprogram" else None,
+        minimum_deployment_target=getattr(ct.target, target) if target else None,
     )
     mlmodel.save(str(out))
-    facts = {"converter": how, "precision": settings["precision"], "rnn_unrolled": unroll}
+    facts = {
+        "converter": how,
+        "convert_to": convert_to,
+        "precision": settings["precision"],
+        "rnn_unrolled": unroll,
+    }
     return Converted(spec.converted(settings["target"], name=INPUT_NAME), facts)

@@ -1,6 +1,7 @@
 """CoreML ML programs (``.mlpackage``), run in the CoreML runtime, which Apple ships for
 macOS only. On Linux the model is converted and its weights are read back
-(:mod:`convstudy.coreml_weights`), not run."""
+(:mod:`convstudy.coreml_weights`), not run. Neuralnetwork models (``.mlmodel``) run in the
+same runtime: :mod:`convstudy.formats.coreml_nn` is this module with its own artifact."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ def import_coremltools(keep: str | None = None) -> Any:
 
     At import, coremltools imports every framework it finds (scikit-learn, TensorFlow,
     torch, ...), about 10 s of a conversion job on this project's machines; a hop needs
-    only its source's framework, and reading a program back needs none.
+    only its source's framework. coremltools detects the frameworks once, at its first
+    import: a process that converts from both imports both frameworks first. (Reading the
+    weights back needs no coremltools: :mod:`convstudy.coreml_read`.)
     """
     unneeded = {
         package
@@ -49,7 +52,8 @@ def signature(artifact: Path) -> Signature:
 def load(
     artifact: Path, spec: ModelSpec, *, threads: int, settings: Mapping[str, Any] | None = None
 ) -> Predict:
-    """Load an ``.mlpackage`` in the CoreML runtime; return its prediction function.
+    """Load an ``.mlpackage`` (or ``.mlmodel``) in the CoreML runtime; return its prediction
+    function.
 
     ``settings["compute_units"]`` (config ``evaluation.runtimes.coreml``, a coremltools
     ``ComputeUnit`` name) picks the hardware CoreML may use (``ALL``, the default, lets it

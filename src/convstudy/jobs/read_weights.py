@@ -1,5 +1,9 @@
 """Rule ``read_weights``: read the weights back from a CoreML conversion and match them
-against the trained model's, tensor by tensor (no CoreML runtime is needed for that)."""
+against the trained model's, tensor by tensor (no CoreML runtime is needed for that).
+
+The converted model is read from its files alone (:mod:`convstudy.coreml_read`): nothing
+is written to it and coremltools is not imported; the trained model is loaded in its own
+framework."""
 
 from __future__ import annotations
 
@@ -44,10 +48,16 @@ def run(
         source = frameworks.adapter(framework).weights(frameworks.load(trained))
         spec = ModelSpec.load(converted)
         artifact = converted / registry.fmt(spec.format).artifact
-        record.tensors = coreml_weights.compare(source, coreml_weights.read_weights(artifact))
-        matched = sum(bool(row["match"]) for row in record.tensors)
+        # Folding a BatchNorm divides by sqrt(var + epsilon): the model's own epsilon.
+        epsilon = getattr(registry.module(registry.model(model).module), "BN_EPSILON", 1e-5)
+        record.tensors = coreml_weights.compare(
+            source, coreml_weights.read_weights(artifact), bn_epsilon=epsilon
+        )
         logger.info(
-            "CoreML weights read back: %d/%d source tensors match", matched, len(record.tensors)
+            "CoreML weights read back from %s: %s of %d source tensors",
+            artifact,
+            coreml_weights.counts(record.tensors),
+            len(record.tensors),
         )
     record.dump(out)
     return record
