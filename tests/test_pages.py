@@ -113,8 +113,9 @@ def test_page_holds_the_tables_and_numbers_of_the_run(report: Path) -> None:
     assert_page_matches_run(text, report)
     assert "Largest label disagreement: 0.0039 ± 0.0055 (vgg16, torch, onnx+onnx-fp16)." in text
     assert "Conversions that changed at least one label: 1 of 2." in text
-    assert "Largest difference between an original's and its converted model's mean" in text
-    assert "accuracy: 0.0035 (lenet5, torch, onnx-fp16)." in text
+    assert "differs from their original's in Table I: 1 of 3." in text
+    assert "Largest accuracy difference: 0.0035 (lenet5, torch, onnx-fp16)." in text
+    assert "Largest label disagreement of a path's final model: 0.25 (lenet5, torch, onnx)." in text
     assert "largest R 1.0 (vgg16, keras, onnx-fp16)" in text
     assert "Paths: 2 (1 ok, 1 error)" in text
     assert "`abc123def456`" in text and "torch 2.13.0" in text
@@ -154,7 +155,7 @@ def test_page_of_the_tiny_run_equals_its_tables(tiny_run: Path, tmp_path: Path) 
     assert_page_matches_run(text, report)
     for stem in ("table1_accuracy", "table7_indicator", "matrix_paths", "localizations"):
         assert (report / f"{stem}.md").read_text().strip() in text
-    assert "Largest label disagreement:" in text
+    assert "Conversions that changed at least one label:" in text
     assert main([str(report), "--check", "--out", str(out)]) == 0
     # a changed cell in the page, and a changed cell in the run, are both caught
     edited = tmp_path / "edited.md"

@@ -69,9 +69,10 @@ def _where(row: pd.Series, columns: Sequence[str]) -> str:
 
 
 def _largest(frame: pd.DataFrame, column: str, keys: Sequence[str]) -> tuple[str, str] | None:
-    """The cell text of the largest value of ``column`` and where it is."""
+    """The cell text of the largest value of ``column`` and where it is; None when no value
+    is above zero (then no cell stands out)."""
     values = frame[column].map(number).dropna() if column in frame else pd.Series(dtype=float)
-    if values.empty:
+    if values.empty or values.max() <= 0:
         return None
     row = frame.loc[values.idxmax()]
     return str(row[column]), _where(row, keys)
@@ -94,21 +95,25 @@ def _rq1(run: Run) -> list[str]:
             if (orig := number(row["original"])) is not None
             and (conv := number(row[column])) is not None
         ]
-        if gaps:
-            gap, where = max(gaps)
-            facts.append(
-                f"Largest difference between an original's and its converted model's mean "
-                f"accuracy: {gap:.4f} ({where})."
-            )
+        changed = [gap for gap in gaps if gap[0] > 0]
+        facts.append(
+            f"Converted models whose mean accuracy differs from their original's in Table I: "
+            f"{len(changed)} of {len(gaps)}."
+        )
+        if changed:
+            gap, where = max(changed)
+            facts.append(f"Largest accuracy difference: {gap:.4f} ({where}).")
     errors = run.csv("table2_errors")
     if errors is not None and "disagreement" in errors:
         ran = errors[errors["disagreement"].map(number).notna()]
-        changed = ran[ran["disagreement"].map(number) > 0]
+        relabelled = ran[ran["disagreement"].map(number) > 0]
         facts.append(
             f"Conversions compared: {len(ran)} of {len(errors)} rows of Table II; "
             f"{len(errors) - len(ran)} did not run (the reason is in the row's `note`)."
         )
-        facts.append(f"Conversions that changed at least one label: {len(changed)} of {len(ran)}.")
+        facts.append(
+            f"Conversions that changed at least one label: {len(relabelled)} of {len(ran)}."
+        )
         keys = ("model", "framework", "format")
         for column, what in (
             ("disagreement", "label disagreement"),
@@ -188,7 +193,7 @@ def _paths(stem: str) -> Facts:
         keys = ("model", "source", "path")
         for column, what in (
             ("disagreement", "label disagreement"),
-            ("max_abs_error_logit", "largest absolute logit error"),
+            ("max_abs_error_logit", "`max_abs_error_logit`"),
         ):
             if largest := _largest(ran, column, keys):
                 found.append(
