@@ -131,6 +131,12 @@ def test_check_fails_on_a_changed_cell(
     assert main([str(report), "--check", "--out", str(out)]) == 1  # no page yet
     assert main([str(report), "--out", str(out)]) == 0
     assert main([str(report), "--check", "--out", str(out)]) == 0
+    edited = tmp_path / "edited.md"
+    shutil.copy(out, edited)
+    change_first_cell(edited)
+    with pytest.raises(AssertionError):  # the comparison the tiny-run test makes
+        assert_page_matches_run(edited.read_text(), report)
+    assert main([str(report), "--check", "--out", str(edited)]) == 1
     change_first_cell(report / "table2_errors.md")
     capsys.readouterr()
     assert main([str(report), "--check", "--out", str(out)]) == 1
