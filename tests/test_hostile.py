@@ -6,13 +6,15 @@ format or command is held to the same cases."""
 from __future__ import annotations
 
 import copy
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO, snakemake
+from conftest import REPO, TINY, snakemake
 
 from convstudy.config import validate
 from convstudy.errors import ConfigError
@@ -119,3 +121,79 @@ def test_a_corrupt_copy_loses_no_prepared_data_and_a_moved_one_reruns_nothing(
     assert len(refusal) == 1 and str(corrupt / "mnist" / labels) in refusal[0]
     assert "sha256" in refusal[0] and "expected" in refusal[0]
     assert [(p.read_bytes(), p.stat().st_mtime_ns) for p in prepared] == before
+
+
+# ---- artifacts independent of where the checkout lies
+
+
+def _artifacts(run: Path, model: str) -> dict[str, Path]:
+    roots = [run / "results/models" / model, run / "results/converted" / model]
+    return {
+        str(p.relative_to(run)): p
+        for root in roots
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.endswith(".json")  # records carry times and hosts
+    }
+
+
+#: Files whose bytes differ between any two runs, wherever they lie (not the location):
+#: a Keras archive's save date and Python object ids; tf2onnx's generated names (numbered
+#: in the order of sets of graph objects); a SavedModel's fingerprint and a Keras export's
+#: object graph; CoreML's random identifiers, generated names and conversion date. Their weights
+#: are compared instead.
+RUN_UNIQUE = ("model.keras", "keras/seed0/onnx", "keras/seed0/tflite+onnx", "fingerprint.pb",
+              "keras/seed0/savedmodel/", "model.mlpackage", "model.mlmodel")  # fmt: skip
+
+
+@pytest.mark.slow
+def test_two_clones_write_the_same_models(tiny_run: Path, tmp_path: Path, data_dir: Path) -> None:
+    """The tiny run's LeNet-5 cells, made again by a copy of the checkout at another path:
+    no path of either checkout (or of the environment) in any model file, the same bytes
+    wherever the converter is deterministic, and the same Table IV sizes."""
+    import onnx
+
+    clone = tmp_path / ("elsewhere-with-a-longer-name" * 2)
+    for name in ("Snakefile", "src", "workflow", "config", "envs"):
+        copy_tree = shutil.copytree if (REPO / name).is_dir() else shutil.copy
+        copy_tree(REPO / name, clone / name)
+    run = clone / "run"
+    only_lenet = tmp_path / "lenet5.yaml"
+    only_lenet.write_text("models: [lenet5]\nablation: {matched_init: {models: [], seeds: null}}\n")
+    targets = [t.replace(str(tiny_run) + "/", "") for t in map(str, _artifact_folders(tiny_run))]
+    done = snakemake(
+        run, "--cores", "2", *targets, configfiles=(TINY, only_lenet), snakefile=clone / "Snakefile"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    ours, theirs = _artifacts(tiny_run, "lenet5"), _artifacts(run, "lenet5")
+    assert set(ours) == set(theirs) and len(ours) > 10
+    paths = [str(REPO).encode(), str(clone).encode(), sys.prefix.encode()]
+    for name, path in [*ours.items(), *theirs.items()]:
+        data = path.read_bytes()
+        assert not any(p in data for p in paths), f"{name} holds a local path"
+    for name in ours:
+        if not any(part in name for part in RUN_UNIQUE):
+            assert ours[name].read_bytes() == theirs[name].read_bytes(), name
+        elif name.endswith(".onnx"):
+            weights = [
+                sorted(
+                    onnx.numpy_helper.to_array(t).tobytes()
+                    for t in onnx.load(str(p)).graph.initializer
+                )
+                for p in (ours[name], theirs[name])
+            ]
+            assert weights[0] == weights[1], name
+    sizes = [
+        {
+            k: p.stat().st_size // 1000
+            for k, p in files.items()
+            if k.endswith(("model.torch", ".onnx", ".tflite"))
+        }
+        for files in (ours, theirs)
+    ]
+    assert sizes[0] == sizes[1]  # Table IV's resolution (kB)
+
+
+def _artifact_folders(run: Path) -> list[Path]:
+    """The LeNet-5 model folders of a finished run (trained and converted)."""
+    converted = sorted((run / "results/converted/lenet5").glob("*/seed*/*"))
+    return sorted((run / "results/models/lenet5").glob("*/seed*")) + converted
