@@ -43,12 +43,12 @@ def test_default_cells_routes_and_hops(default: Grid) -> None:
         "coreml-fp16",
         "coreml-nn",
     ]
-    assert len(default.matrix_routes["torch"]) == 6 and len(default.matrix_routes["keras"]) == 7
+    assert len(default.matrix_routes["torch"]) == 7 and len(default.matrix_routes["keras"]) == 9
     assert default.coreml_routes == ["coreml-fp16", "coreml-fp32", "coreml-nn"]
     # RQ1's five routes, then the matrix's hops that RQ1 does not convert
     assert default.hops_of("torch", "0")[:5] == default.routes["torch"]
     assert (
-        len(default.hops_of("torch", "0")) == 5 + 5 and len(default.hops_of("keras", "0")) == 5 + 6
+        len(default.hops_of("torch", "0")) == 5 + 6 and len(default.hops_of("keras", "0")) == 5 + 8
     )
     assert default.hops_of("torch", "1") == default.routes["torch"]  # seed 1: RQ1 only
     assert "onnx+savedmodel+tflite" in default.hops and "onnx+onnx-fp16" in default.hops
@@ -61,11 +61,11 @@ def test_default_tables_gather_what_the_dry_run_schedules(default: Grid) -> None
         return len(default.gather_inputs(table, list))
 
     assert count("training") == 20
-    assert count("conversions") == 100 + 55  # RQ1's hops, then the matrix's
+    assert count("conversions") == 100 + 70  # RQ1's hops, then the matrix's
     assert count("coreml_weights") == 60  # 3 CoreML formats x 20 cells
     assert count("predictions") == 120  # RQ1's targets only: the original and 5 routes
     assert count("comparisons") == 100
-    assert count("matrix") == 5 * 13
+    assert count("matrix") == 5 * 16
     assert count("attacks") == 16 + 6  # 6 image cells x 2, 4 text cells x 1; Boundary on ONNX
     assert count("robustness") == 16 * 5
     assert count("localizations") == 0  # known after the checkpoint
@@ -74,7 +74,7 @@ def test_default_tables_gather_what_the_dry_run_schedules(default: Grid) -> None
         "results/localization/lenet5/torch/seed0/onnx"
     ]
     # localization candidates: every RQ1 route and matrix path of seed 0, once each
-    assert len(default.localization_candidates()) == 5 * (5 + 6 - 1) + 5 * (5 + 7 - 1)
+    assert len(default.localization_candidates()) == 5 * (5 + 7 - 1) + 5 * (5 + 9 - 1)
 
 
 def test_named_targets(default: Grid) -> None:
@@ -112,7 +112,7 @@ def test_a_stage_the_config_turns_off_asks_for_nothing() -> None:
 def test_paper_grid() -> None:
     paper = Grid(PAPER, PINS)
     assert len(paper.gather_inputs("training", list)) == 100
-    assert len(paper.gather_inputs("conversions", list)) == 500 + 5 * 10 * 11
+    assert len(paper.gather_inputs("conversions", list)) == 500 + 5 * 10 * 14
     assert len(paper.robust_cells(grid.ATTACKED)) == 160
 
 

@@ -76,6 +76,33 @@ def test_known_input_through_every_hop_gives_the_source_outputs(
         assert topk_kendall_tau(source, converted) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize(
+    ("route", "kind", "smaller", "tolerance"),
+    [("tflite-dr", "int8", 3.0, 0.05), ("tflite-fp16", "float16", 1.8, 1e-2)],
+)
+def test_tflite_as_deployed(
+    trained: Path, tmp_path: Path, route: str, kind: str, smaller: float, tolerance: float
+) -> None:
+    """Dynamic-range and float16 TFLite: their own formats, with the weights the converter's
+    setting stores, close to the source but not equal (the quantization error is the
+    finding)."""
+    if ModelSpec.load(trained).format != "keras":
+        pytest.skip("TFLite is reached from Keras directly")
+    from ai_edge_litert.interpreter import Interpreter
+
+    x = neutral_inputs("lenet5")
+    ((folder, record),) = run_path(trained, route, tmp_path)
+    ((float_folder, float_record),) = run_path(trained, "tflite", tmp_path)
+    assert record.status == "ok" and ModelSpec.load(folder).format == route
+    assert record.facts["optimization"] in ("dynamic-range", "float16")
+    tensors = Interpreter(model_path=str(folder / "model.tflite")).get_tensor_details()
+    assert any(np.dtype(t["dtype"]).name == kind for t in tensors)
+    assert float_record.size_bytes / record.size_bytes > smaller  # weights stored smaller
+    converted, source = outputs(folder, x), outputs(trained, x)
+    assert np.abs(converted - source).max() < tolerance
+    assert not np.array_equal(converted, outputs(float_folder, x))
+
+
 def test_torch_fx_folder_loads_without_pickle(trained: Path, tmp_path: Path) -> None:
     if ModelSpec.load(trained).format != "torch":
         pytest.skip("torch source only")

@@ -34,16 +34,16 @@ def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     # RQ3 on seed 0: 6 image cells x (FGSM, Boundary) and 4 text cells x genetic (with the
     # run's word embedding, resolved once), each replayed on 6 targets and compared on 5
     # routes; Boundary on the 6 ONNX models.
-    # The matrix (seed 0, every model): 6 torch and 7 keras paths with 5 and 6 hops beside
-    # RQ1's, each hop converted, predicted and compared: 5 x 11 more of each, and 5 x 13
+    # The matrix (seed 0, every model): 7 torch and 9 keras paths with 6 and 8 hops beside
+    # RQ1's, each hop converted, predicted and compared: 5 x 14 more of each, and 5 x 16
     # path records. Localization: which converted models it runs on is known only
     # after their comparisons (a checkpoint), so a dry run shows none of its jobs.
     assert counts == {
-        "prepare_dataset": 3, "train": 20, "convert": 100 + 55, "read_weights": 60,
-        "predict": 120 + 55, "compare": 100 + 55, "gather": 9, "report_fidelity": 1,
+        "prepare_dataset": 3, "train": 20, "convert": 100 + 70, "read_weights": 60,
+        "predict": 120 + 70, "compare": 100 + 70, "gather": 9, "report_fidelity": 1,
         "train_matched": 4, "ablation_init": 1, "embedding": 1, "select": 10, "attack": 16,
         "attack_direct": 6, "replay": 96, "robustness": 80, "report_robustness": 1,
-        "matrix_path": 65, "matrix_report": 1, "localization_pairs": 1,
+        "matrix_path": 80, "matrix_report": 1, "localization_pairs": 1,
         "localization_report": 1, "all": 1,
     }  # fmt: skip
 
@@ -60,8 +60,8 @@ def test_named_targets_schedule_only_their_stage(tmp_path: Path, data_dir: Path)
     }  # fmt: skip
     matrix = dry_run(tmp_path, "matrix", env=env)
     assert matrix == {
-        "prepare_dataset": 3, "train": 10, "convert": 65, "predict": 75, "compare": 65,
-        "matrix_path": 65, "gather": 1, "matrix_report": 1, "matrix": 1,
+        "prepare_dataset": 3, "train": 10, "convert": 80, "predict": 90, "compare": 80,
+        "matrix_path": 80, "gather": 1, "matrix_report": 1, "matrix": 1,
     }  # fmt: skip
 
 
@@ -77,8 +77,8 @@ def test_paper_grid_downloads_without_local_folder(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     counts = job_counts(done.stdout)
     assert counts["train"] == 100
-    # RQ1's 500, and the matrix: every model and seed through 11 more hops per framework
-    assert counts["convert"] == 500 + 5 * 10 * 11
+    # RQ1's 500, and the matrix: every model and seed through 14 more hops per model
+    assert counts["convert"] == 500 + 5 * 10 * 14
     assert counts["attack"] == 160 and counts["replay"] == 960  # every seed attacked
     assert counts["fetch_dataset"] == 3
 

@@ -226,6 +226,20 @@ FORMATS: dict[str, Format] = {
         Format("savedmodel", "convstudy.formats.savedmodel", "tensorflow", "TF SavedModel"),
         Format("tflite", "convstudy.formats.tflite", "litert", "TFLite, float32"),
         Format(
+            "tflite-dr",
+            "convstudy.formats.tflite",
+            "litert",
+            "TFLite, dynamic-range quantization (int8 weights, Optimize.DEFAULT)",
+            options={"optimization": "dynamic-range"},
+        ),
+        Format(
+            "tflite-fp16",
+            "convstudy.formats.tflite",
+            "litert",
+            "TFLite, float16 weights",
+            options={"optimization": "float16"},
+        ),
+        Format(
             "torch-fx",
             "convstudy.formats.torch_fx",
             "onnx2torch",
@@ -288,7 +302,11 @@ CONVERTERS: dict[str, Converter] = {
             "tflite",
             ("tensorflow-cpu", "keras"),
             "tflite_converter",
-            (("keras", "tflite"), ("savedmodel", "tflite")),
+            tuple(
+                (source, target)
+                for target in ("tflite", "tflite-dr", "tflite-fp16")
+                for source in ("keras", "savedmodel")
+            ),
         ),
         Converter(
             "tf2onnx-graph",
@@ -296,7 +314,12 @@ CONVERTERS: dict[str, Converter] = {
             "tflite",
             ("tf2onnx",),
             "tf_onnx",
-            (("savedmodel", "onnx"), ("tflite", "onnx")),
+            (
+                ("savedmodel", "onnx"),
+                ("tflite", "onnx"),
+                ("tflite-dr", "onnx"),
+                ("tflite-fp16", "onnx"),
+            ),
         ),
         Converter(
             "onnx2tf",

@@ -19,7 +19,7 @@ def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, 
 
     artifact = source / registry.fmt(spec.format).artifact
     opset = settings["opset"]
-    if spec.format == "tflite":
+    if spec.format.startswith("tflite"):
         tf2onnx.convert.from_tflite(str(artifact), opset=opset, output_path=str(out))
         how = "tf2onnx.convert.from_tflite"
     else:
