@@ -23,6 +23,7 @@ include: "workflow/rules/matrix.smk"
 include: "workflow/rules/localize.smk"
 include: "workflow/rules/versions.smk"
 include: "workflow/rules/sources.smk"
+include: "workflow/rules/louloudakis.smk"
 include: "workflow/rules/targets.smk"
 
 

@@ -80,6 +80,7 @@ def _check_names(config: Mapping[str, Any]) -> None:
             )
     imported_models(config)
     _check_matrix(config.get("matrix") or {})
+    _check_louloudakis(config)
     for i, name in enumerate(config["formats"]):
         for framework in config["frameworks"]:
             try:
@@ -124,6 +125,46 @@ def _check_matrix(matrix: Mapping[str, Any]) -> None:
             )
         for i, chain in enumerate(chains):
             _check_chain(f"matrix.source_paths.{fmt}.{i}", fmt, chain)
+
+
+def _check_louloudakis(config: Mapping[str, Any]) -> None:
+    """Louloudakis et al.'s grid: known models with a training section, sources from a
+    framework through known formats, every pair's path a chain of converters."""
+    grid = config.get("louloudakis") or {}
+    for i, model in enumerate(grid.get("models", [])):
+        if model not in registry.MODELS:
+            raise ConfigError(
+                f"invalid config key 'louloudakis.models.{i}': {model!r} is not one of "
+                f"{', '.join(registry.MODELS)}"
+            )
+        if model not in config["training"]:
+            raise ConfigError(
+                f"invalid config key 'training.{model}': missing (in louloudakis.models)"
+            )
+    sources = grid.get("sources", {})
+    for name, (framework, *base) in sources.items():
+        if framework not in registry.FRAMEWORKS:
+            raise ConfigError(
+                f"invalid config key 'louloudakis.sources.{name}.0': {framework!r} is not one of "
+                f"{', '.join(registry.FRAMEWORKS)}"
+            )
+        if base:
+            _check_chain(f"louloudakis.sources.{name}", framework, base)
+    case = grid.get("case") or {}
+    for key in ("source", "target"):
+        if key in case and case[key] not in sources:
+            raise ConfigError(
+                f"invalid config key 'louloudakis.case.{key}': {case[key]!r} is not a source"
+            )
+    for source, targets in grid.get("pairs", {}).items():
+        if source not in sources:
+            raise ConfigError(
+                f"invalid config key 'louloudakis.pairs.{source}': not one of the sources"
+            )
+        framework, *base = sources[source]
+        for target, chains in targets.items():
+            for i, chain in enumerate(chains):
+                _check_chain(f"louloudakis.pairs.{source}.{target}.{i}", framework, [*base, *chain])
 
 
 def imported_models(config: Mapping[str, Any]) -> dict[str, str]:

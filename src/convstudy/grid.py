@@ -18,6 +18,7 @@ Wildcards are any mapping of wildcard names to values that also exposes them as 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -38,6 +39,10 @@ __all__ = [
     "DIRECT_ADVERSARIAL",
     "LOCALIZATION",
     "LOCALIZATION_PAIRS",
+    "LOULOUDAKIS_BASE_OUTPUTS",
+    "LOULOUDAKIS_FAULTY",
+    "LOULOUDAKIS_LOCALIZATION",
+    "LOULOUDAKIS_PAIR",
     "MATCHED",
     "MATRIX_PATH",
     "MATRIX_REPORT",
@@ -124,6 +129,11 @@ SOURCE_ROUTE_OUTPUTS = f"{SOURCE}/predictions/{{route}}.npz"
 SOURCE_ROUTE_RECORD = f"{SOURCE}/predictions/{{route}}.json"
 SOURCE_COMPARISON = f"{SOURCE}/metrics/{{route}}.json"
 SOURCE_PATH = f"{SOURCE}/paths/{{route}}.json"
+# Louloudakis et al.'s grid (workflow/rules/louloudakis.smk)
+LOULOUDAKIS_BASE_OUTPUTS = f"results/predictions/{CELL}/{{base}}.npz"
+LOULOUDAKIS_PAIR = f"results/louloudakis/pairs/{CELL}/{{base}}/{{route}}.json"
+LOULOUDAKIS_FAULTY = "results/louloudakis/faulty.json"
+LOULOUDAKIS_LOCALIZATION = f"results/louloudakis/localization/{CELL}/{{base}}/{{route}}"
 
 # ---- what the report rules write, per stage
 
@@ -132,7 +142,23 @@ ROBUSTNESS_TABLES = ("table5_robustness_cnn", "table6_robustness_rnn", "table7_i
 ROBUSTNESS_FIGURES = ("figure3_attack_cnn", "figure4_attack_rnn")
 MATRIX_REPORT = ("matrix_paths", "matrix_hops")
 #: The named targets of the workflow (``snakemake --cores 2 rq3``), in the order of the study.
-STAGES = ("rq1", "rq2", "rq3", "ablation", "matrix", "localization", "sources", "versions")
+STAGES = ("rq1", "rq2", "rq3", "ablation", "matrix", "localization", "sources", "versions",
+          "louloudakis")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One conversion of Louloudakis et al.'s grid: from ``source`` (a framework of the
+    paper, its model at ``base``: ``original`` or a route of the cell) to ``target``, along
+    ``route`` (the cell's route ending in the target's model)."""
+
+    model: str
+    framework: str
+    seed: str
+    source: str
+    target: str
+    base: str
+    route: str
 
 
 class W(dict[str, str]):
@@ -189,7 +215,12 @@ class Grid:
 
     @cached_property
     def datasets(self) -> list[str]:
-        return sorted({registry.model(model).dataset for model in self.models})
+        return sorted({registry.model(model).dataset for model in self.cell_models})
+
+    @cached_property
+    def cell_models(self) -> list[str]:
+        """Every model a cell is trained for: the study's and Louloudakis's grid's."""
+        return list(dict.fromkeys([*self.models, *self.louloudakis_models]))
 
     @cached_property
     def matrix(self) -> Mapping[str, Any]:
@@ -280,6 +311,7 @@ class Grid:
             *(r for rs in self.routes.values() for r in rs),
             *(r for rs in self.matrix_routes.values() for r in rs),
             *(r for rs in self.source_routes.values() for r in rs),
+            *(pair.route for pair in self.pairs),
         ]
         return sorted({hop for r in routes for hop in registry.route_prefixes(r)})
 
@@ -476,6 +508,82 @@ class Grid:
             for route in routes
         ]
 
+    # ---- Louloudakis et al.'s grid: architectures as sources in four frameworks
+
+    @cached_property
+    def louloudakis(self) -> Mapping[str, Any]:
+        return self.config.get("louloudakis") or {}
+
+    @cached_property
+    def louloudakis_models(self) -> list[str]:
+        """The grid's models (none when it has no seeds)."""
+        return list(self.louloudakis.get("models", [])) if self.louloudakis.get("seeds") else []
+
+    @cached_property
+    def pairs(self) -> list[Pair]:
+        """Every (source, target, route) of the grid, for every model and seed: a source
+        is a trained model or its conversion (``louloudakis.sources``: framework and the
+        formats of its base route), a route the formats from there (``louloudakis.pairs``)."""
+        sources = self.louloudakis.get("sources", {})
+        found = []
+        for model in self.louloudakis_models:
+            for seed in _strs(self.louloudakis.get("seeds", [])):
+                for source, targets in self.louloudakis.get("pairs", {}).items():
+                    framework, *base = sources[source]
+                    for target, chains in targets.items():
+                        for chain in chains:
+                            route = registry.route_name(
+                                registry.matrix_route(framework, [*base, *chain])
+                            )
+                            found.append(
+                                Pair(model, framework, seed, source, target,
+                                     registry.route_name(base) if base else registry.ORIGINAL, route)
+                            )  # fmt: skip
+        return found
+
+    def louloudakis_files(self, kind: str) -> list[str]:
+        """What the grid's rules read: each pair's comparison (``pairs``), every hop's
+        conversion folder of its route (``conversions``), its cells' trained models
+        (``trained``)."""
+
+        def at(p: Pair, pattern: str, **more: str) -> str:
+            return pattern.format(model=p.model, framework=p.framework, seed=p.seed, **more)
+
+        if kind == "pairs":
+            return _unique(at(p, LOULOUDAKIS_PAIR, base=p.base, route=p.route) for p in self.pairs)
+        if kind == "trained":
+            return _unique(at(p, TRAINED) for p in self.pairs)
+        return _unique(
+            at(p, CONVERTED, route=hop)
+            for p in self.pairs
+            for hop in registry.route_prefixes(p.route)
+        )
+
+    def louloudakis_pair_dicts(self) -> list[dict[str, str]]:
+        """The grid's pairs as plain values (a job's parameter)."""
+        return [dataclasses.asdict(p) for p in self.pairs]
+
+    def louloudakis_case_pairs(self) -> list[dict[str, str]]:
+        """The pairs of the case study (``louloudakis.case``: model, source, target), which
+        are localized whether or not they changed labels."""
+        case = self.louloudakis.get("case") or {}
+        return [
+            {
+                "model": p.model,
+                "framework": p.framework,
+                "seed": p.seed,
+                "base": p.base,
+                "route": p.route,
+            }
+            for p in self.pairs
+            if (p.model, p.source, p.target)
+            == (case.get("model"), case.get("source"), case.get("target"))
+        ]
+
+    def louloudakis_localizations(self, pairs: list[Mapping[str, str]]) -> list[str]:
+        """The localization of every faulty pair (known once the checkpoint chose them)."""
+        return [LOULOUDAKIS_LOCALIZATION.format(**pair) for pair in pairs]
+
     # ---- named targets
 
     def stage_targets(self, stage: str) -> list[str]:
@@ -503,6 +611,9 @@ class Grid:
             "localization": _report("localizations.md") if self.localization_seeds else [],
             "sources": _report("matrix_sources.md") if self.sources else [],
             "versions": _report("converter_versions.md") if self.versions.get("converters") else [],
+            "louloudakis": _report("louloudakis_grid.md", "louloudakis_case.md")
+            if self.pairs
+            else [],
         }
         return tables[stage]
 

@@ -13,6 +13,8 @@ disagreement, and the error means run over the other samples only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 #: The spaces every error metric is computed in.
@@ -142,3 +144,23 @@ def compare_outputs(y_o: np.ndarray, y_c: np.ndarray) -> dict[str, float]:
         for name in ERRORS:
             row[f"{name}_{space}"] = _ERROR_FUNCTIONS[name](a, b) if len(a) else float("nan")
     return row
+
+
+#: The comparison metrics a trigger may name (a pair is localized when one exceeds it).
+TRIGGER_METRICS = ("disagreement", "rel_error_norm_logit", "rel_error_norm_prob")
+
+
+def exceeded(metrics: Mapping[str, float], trigger: Mapping[str, float]) -> list[str]:
+    """The trigger entries that ``metrics`` exceed, as ``"name value > limit"`` texts.
+
+    Raises:
+        KeyError: ``trigger`` names a metric outside :data:`TRIGGER_METRICS`.
+    """
+    unknown = sorted(set(trigger) - set(TRIGGER_METRICS))
+    if unknown:
+        raise KeyError(f"localization.trigger: unknown metric(s) {', '.join(unknown)}")
+    return [
+        f"{name} {metrics[name]:.3g} > {limit:g}"
+        for name, limit in trigger.items()
+        if metrics.get(name) is not None and metrics[name] > limit
+    ]

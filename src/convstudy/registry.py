@@ -356,6 +356,11 @@ NO_CONVERTER: dict[tuple[str, str], str] = {
         "loads only in tf_keras (Keras 2); onnx2keras and nobuco target Keras 2"
     ),
     ("torch", "keras"): "no PyTorch -> Keras 3 converter (nobuco targets Keras 2 only)",
+    ("savedmodel", "keras"): (
+        "no TF SavedModel -> Keras 3 converter: Keras 3 loads a SavedModel only as an opaque "
+        "layer (keras.layers.TFSMLayer) whose graph and weights stay TensorFlow's"
+    ),
+    ("tflite", "keras"): "no TFLite -> Keras converter",
 }
 
 

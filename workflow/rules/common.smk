@@ -68,6 +68,7 @@ wildcard_constraints:
     package=_alternatives(GRID.versions.get("converters", {})),
     version=r"[0-9][0-9A-Za-z.+!]*",
     against="original|pinned",
+    base=_alternatives([registry.ORIGINAL, *GRID.hops]),
 
 
 def rule_resources(rule):
@@ -148,3 +149,12 @@ def source_conversions(wildcards):
 
 def source_comparisons(wildcards):
     return GRID.along_route(wildcards, SOURCE_COMPARISON)
+
+
+def louloudakis_base_folder(wildcards):
+    return GRID.target_input(grid.W(wildcards, target=wildcards.base), TRAINED, CONVERTED)
+
+
+def louloudakis_localizations(wildcards):
+    faulty = read_json(checkpoints.louloudakis_faulty.get().output[0])["pairs"]
+    return GRID.louloudakis_localizations(faulty)

@@ -46,3 +46,8 @@ rule sources:
 rule versions:
     input:
         GRID.stage_targets("versions"),
+
+
+rule louloudakis:
+    input:
+        GRID.stage_targets("louloudakis"),

@@ -16,7 +16,7 @@ with job_log(snakemake):
         model=snakemake.wildcards.model,
         framework=snakemake.wildcards.framework,
         seed=int(snakemake.wildcards.seed),
-        source_route=registry.ORIGINAL,
+        source_route=snakemake.wildcards.get("base", registry.ORIGINAL),
         target_route=snakemake.wildcards.route,
         source=snakemake.input.source,
         target=snakemake.input.target,

@@ -14,29 +14,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from convstudy.metrics import exceeded
 from convstudy.provenance import write_json
 from convstudy.records import ComparisonRecord
 
 logger = logging.getLogger(__name__)
-
-#: The comparison metrics a trigger may name (a pair is localized when one exceeds it).
-TRIGGER_METRICS = ("disagreement", "rel_error_norm_logit", "rel_error_norm_prob")
-
-
-def exceeded(metrics: Mapping[str, float], trigger: Mapping[str, float]) -> list[str]:
-    """The trigger entries that ``metrics`` exceed, as ``"name value > limit"`` texts.
-
-    Raises:
-        KeyError: ``trigger`` names a metric outside :data:`TRIGGER_METRICS`.
-    """
-    unknown = sorted(set(trigger) - set(TRIGGER_METRICS))
-    if unknown:
-        raise KeyError(f"localization.trigger: unknown metric(s) {', '.join(unknown)}")
-    return [
-        f"{name} {metrics[name]:.3g} > {limit:g}"
-        for name, limit in trigger.items()
-        if metrics.get(name) is not None and metrics[name] > limit
-    ]
 
 
 def run(

@@ -1,0 +1,19 @@
+import sys
+from pathlib import Path
+
+# The package of this checkout, whichever environment (pip or --sdm conda) runs the job.
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
+
+from convstudy.scripting import job_log
+
+# The job is imported inside job_log, which may first restrict imports to what the job's
+# conda env provides (CONVSTUDY_CHECK_ENVS=1, see convstudy.envs).
+with job_log(snakemake):
+    from convstudy.jobs import louloudakis_faulty
+
+    louloudakis_faulty.run(
+        comparisons=list(snakemake.input.comparisons),
+        trigger=dict(snakemake.params.trigger),
+        always=list(snakemake.params.always),
+        out=snakemake.output[0],
+    )
