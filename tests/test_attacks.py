@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_python
+from conftest import local_datasets, run_python
 from helpers import model_folder, neutral_inputs
 
 from convstudy import attacks, frameworks
-from convstudy.attacks import boundary, embedding, genetic
+from convstudy.attacks import boundary, counterfit, embedding, genetic
 from convstudy.data.text import UNK_ID
 from convstudy.errors import ConfigError
 from convstudy.jobs import select
@@ -263,6 +263,14 @@ def test_counter_fitted_vectors_are_downloaded_checked_and_kept(
         embedding.resolve(settings, tmp_path / "local", raw)
 
 
+def _serve_from(
+    monkeypatch: pytest.MonkeyPatch, host: str, inputs: dict[str, embedding.PublishedFile]
+) -> None:
+    """The publisher's counter-fitting inputs ``inputs`` fetched from ``host``."""
+    served = {name: dataclasses.replace(p, host=host) for name, p in inputs.items()}
+    monkeypatch.setattr(counterfit, "INPUTS", served)
+
+
 def test_an_unreachable_embedding_falls_back_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -275,10 +283,13 @@ def test_an_unreachable_embedding_falls_back_and_says_so(
         "COUNTER_FITTED_FILE",
         dataclasses.replace(published, host=f"http://127.0.0.1:{port}"),
     )
+    _serve_from(monkeypatch, f"http://127.0.0.1:{port}", counterfit.INPUTS)
     settings = {"embedding": "counter-fitted", "embedding_fallback": "glove-6b-50d"}
     used = embedding.resolve(settings, None, tmp_path / "raw")
     assert (used.name, used.source, used.counter_fitted) == ("glove-6b-50d", "glove-6b-50d", False)
     assert used.requested == "counter-fitted" and f"127.0.0.1:{port}" in str(used.fallback_reason)
+    # neither the published vectors nor the constraints to counter-fit GloVe with
+    assert "experiment_parameters.cfg" in str(used.fallback_reason)
     facts = used.facts()
     assert facts["embedding"] == "glove-6b-50d" and facts["embedding_requested"] == "counter-fitted"
     with pytest.raises(ConfigError, match="no embedding_fallback"):
@@ -305,6 +316,136 @@ def test_a_local_data_folder_means_no_download(
     assert not (tmp_path / "raw").exists()
 
 
+def _constraints_publisher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, dict[str, embedding.PublishedFile]]:
+    """The publisher's counter-fitting inputs laid out as its repository (served by a
+    local HTTP server) and as a local data folder (``tmp_path/local``): the real files of
+    the local dataset copy, except a vocabulary of SimLex-999's words only, so that
+    counter-fitting takes a second (1,028 words instead of 71,815)."""
+    data = local_datasets()
+    if data is None:
+        pytest.skip("no local dataset copy (set CONVSTUDY_DATA_DIR)")
+    simlex = (data / "counter-fitting" / "constraints" / "SimLex-999.txt").read_text()
+    words = sorted({w for line in simlex.splitlines()[1:] for w in line.split()[:2]})
+    served = tmp_path / "served"
+    inputs = dict(counterfit.INPUTS)
+    for relative, published in counterfit.INPUTS.items():
+        body = (data / "counter-fitting" / relative).read_bytes()
+        if relative == "constraints/vocabulary.txt":
+            body = "".join(f"{w}\n" for w in words).encode()
+        for path in (
+            served / published.repository / published.commit / published.path,
+            tmp_path / "local" / "counter-fitting" / relative,
+        ):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(body)
+        inputs[relative] = dataclasses.replace(published, blob=embedding.git_blob_id(path))
+    monkeypatch.setattr(counterfit, "INPUTS", inputs)
+    return served, inputs
+
+
+def test_without_the_published_vectors_glove_is_counter_fitted_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The publisher serves no counter-fitted vectors: its constraints are downloaded,
+    checked by blob id, GloVe-50d is counter-fitted with them, once, and rows say so."""
+    served, inputs = _constraints_publisher(tmp_path, monkeypatch)
+    _, published = _publisher(tmp_path / "elsewhere")  # a zip the server does not have
+    settings = {"embedding": "counter-fitted", "embedding_fallback": "glove-6b-50d"}
+    raw = tmp_path / "raw"
+    with http_server(served) as base:
+        monkeypatch.setattr(
+            embedding, "COUNTER_FITTED_FILE", dataclasses.replace(published, host=base)
+        )
+        _serve_from(monkeypatch, base, inputs)
+        used = embedding.resolve(settings, None, raw)
+    assert (used.name, used.counter_fitted, used.requested) == (
+        "glove-6b-50d counter-fitted with the published constraints", True, "counter-fitted",
+    )  # fmt: skip
+    assert "counter-fitted-vectors.txt.zip" in str(used.fallback_reason)  # why not published
+    assert "SimLex-999 rho" in str(used.derivation) and "1028 words" in str(used.derivation)
+    for relative in inputs:
+        assert (raw / "counter-fitting" / relative).is_file()  # the downloads, kept
+    record = json.loads(Path(used.source).with_suffix(".json").read_text())
+    assert Path(used.source).parent == raw / "counter-fitting"
+    assert used.checksum == f"sha256:{record['sha256']}" and all(record["checks"].values())
+    assert record["hyperparameters"]["rho"] == 0.2 and record["epochs"] == 20
+    facts = used.facts()
+    assert facts["embedding"] == used.name and facts["counter_fitted"] is True
+    assert facts["embedding_derivation"] == used.derivation
+    # the server is gone: the kept inputs are checked again, the result is not made again
+    monkeypatch.setattr(counterfit, "counter_fit", pytest.fail)
+    again = embedding.resolve(settings, None, raw)
+    assert dataclasses.replace(again, fallback_reason=None) == dataclasses.replace(
+        used, fallback_reason=None
+    )
+    assert "counter-fitted-vectors.txt.zip" in str(again.fallback_reason)  # now: no server
+    words, matrix = embedding.load_vectors(used.source, ["new", "old", "unknown"])
+    assert words == ["new", "old"] and matrix.shape == (2, 50)
+    _, glove = embedding.load_vectors("glove-6b-50d", words)
+    cosine = [m[0] @ m[1] / np.linalg.norm(m[0]) / np.linalg.norm(m[1]) for m in (matrix, glove)]
+    assert cosine[0] < cosine[1] - 0.3  # antonyms (WordNet): pushed apart
+    out = tmp_path / "embedding.json"
+    used.dump(out)
+    assert embedding.Embedding.load(out) == used
+
+
+def test_a_local_data_folder_counter_fits_its_constraints_and_checks_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a local data folder, its constraints are used (nothing is downloaded, though
+    the publisher is reachable); one that is not the publisher's file is refused."""
+    _, inputs = _constraints_publisher(tmp_path, monkeypatch)
+    served_zip, published = _publisher(tmp_path / "publisher")
+    settings = {"embedding": "counter-fitted", "embedding_fallback": "glove-6b-50d"}
+    local, raw = tmp_path / "local", tmp_path / "raw"
+    with http_server(served_zip) as base:
+        monkeypatch.setattr(
+            embedding, "COUNTER_FITTED_FILE", dataclasses.replace(published, host=base)
+        )
+        _serve_from(monkeypatch, base, inputs)
+        used = embedding.resolve(settings, local, raw)
+        assert used.name == counterfit.NAME and used.counter_fitted
+        assert "nothing is downloaded" in str(used.fallback_reason)
+        made = Path(used.source)
+        assert {p.name for p in raw.rglob("*")} == {  # the result, no download
+            "counter-fitting", made.name, made.with_suffix(".json").name,
+        }  # fmt: skip
+        antonyms = local / "counter-fitting" / "constraints" / "ppdb_antonyms.txt"
+        antonyms.write_text(antonyms.read_text() + "good bad\n")
+        with pytest.raises(ConfigError) as refused:
+            embedding.resolve(settings, local, raw)
+        assert f"{antonyms}: git blob id" in str(refused.value)
+        assert f"expected {inputs['constraints/ppdb_antonyms.txt'].blob}" in str(refused.value)
+        assert "\n" not in str(refused.value)
+        antonyms.unlink()  # a missing one: the fallback, saying why
+        used = embedding.resolve(settings, local, raw)
+    assert used.name == "glove-6b-50d" and not used.counter_fitted
+    assert "counter-fitting/constraints/ppdb_antonyms.txt is not in" in str(used.fallback_reason)
+
+
+@pytest.mark.slow
+def test_counter_fitting_glove_with_the_published_constraints_improves_it(
+    tmp_path: Path,
+) -> None:
+    """The real files, the full vocabulary (about a minute on two cores): SimLex-999
+    Spearman's rho rises over GloVe-50d's, antonyms move apart, synonyms together."""
+    data = local_datasets()
+    if data is None or not (data / "counter-fitting").is_dir():
+        pytest.skip("no local copy of the counter-fitting constraints (CONVSTUDY_DATA_DIR)")
+    settings = {"embedding": "counter-fitted", "embedding_fallback": None}
+    used = embedding.resolve(settings, data, tmp_path / "raw")
+    record = json.loads(Path(used.source).with_suffix(".json").read_text())
+    before, after = record["before"], record["after"]
+    assert record["words"] == 71815 and before["simlex_pairs"] == after["simlex_pairs"] == 974
+    assert after["simlex_rho"] > before["simlex_rho"] + 0.05
+    assert after["antonym_mean_cosine"] < before["antonym_mean_cosine"] - 0.2
+    assert after["synonym_mean_cosine"] > before["synonym_mean_cosine"] + 0.2
+    words, matrix = embedding.load_vectors(used.source, ["love", "hate"])
+    assert words == ["love", "hate"] and float(matrix[0] @ matrix[1]) < 0.1  # GloVe: 0.65
+
+
 def test_attack_cost_names_each_text_attacks_embedding() -> None:
     from convstudy.report.robustness import table_attack_cost
 
@@ -315,11 +456,18 @@ def test_attack_cost_names_each_text_attacks_embedding() -> None:
              "facts_embedding": "glove-6b-50d", "facts_counter_fitted": False},
             {**base, "model": "lstm", "framework": "torch", "attack": "genetic",
              "facts_embedding": "counter-fitted", "facts_counter_fitted": True},
+            {**base, "model": "lstm", "framework": "keras", "attack": "genetic",
+             "facts_embedding": counterfit.NAME, "facts_counter_fitted": True},
             {**base, "model": "lenet5", "framework": "torch", "attack": "fgsm",
              "facts_embedding": None, "facts_counter_fitted": None},
         ]
     )  # fmt: skip
     table = table_attack_cost(attacks).set_index("model")
     assert table.loc["gru", "embedding"] == "glove-6b-50d (not counter-fitted)"
-    assert table.loc["lstm", "embedding"] == "counter-fitted (counter-fitted)"
+    lstm = table.loc["lstm"].set_index("framework")["embedding"]
+    assert lstm["torch"] == "counter-fitted (counter-fitted)"
+    assert (
+        lstm["keras"]
+        == "glove-6b-50d counter-fitted with the published constraints (counter-fitted)"
+    )
     assert table.loc["lenet5", "embedding"] == ""

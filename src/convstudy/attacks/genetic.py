@@ -9,9 +9,10 @@ model, and textattack downloads NLTK data at import. Nothing is downloaded:
   stop-word list (:func:`offline_environment`), HF hub access is switched off;
 * the word embedding (config ``robustness.genetic.embedding``, :mod:`.embedding`) is
   resolved to a local, checked file before the attack goes offline: the counter-fitted
-  vectors of the original recipe from their publisher by default, GloVe 6B 50-d from PyPI
-  (not counter-fitted) where they cannot be fetched, or a vectors file; every row says
-  which embedding ran and whether it is counter-fitted;
+  vectors of the original recipe from their publisher by default; where they cannot be
+  fetched, GloVe 6B 50-d from PyPI counter-fitted here with the publisher's constraints
+  (:mod:`.counterfit`), else plain GloVe 6B 50-d (not counter-fitted); or a vectors file;
+  every row says which embedding ran and whether it is counter-fitted;
 * stop words: the NLTK English list shipped in ``attacks/data/stopwords_en.txt``.
 
 The model sees token ids; the attack works on words. A review is attacked as its
@@ -96,7 +97,14 @@ def build_embedding(words: Sequence[str], matrix: np.ndarray, k: int) -> Any:
     """A textattack ``WordEmbedding`` of unit-length vectors with each word's ``k`` nearest
     neighbours (squared Euclidean distance, column 0 the word itself, as textattack
     expects). Unit length: the recipe's ``max_mse_dist`` = 0.5 is meant for the
-    normalised counter-fitted vectors (cosine >= 0.75); raw GloVe norms are 3-7."""
+    normalised counter-fitted vectors (cosine >= 0.75); raw GloVe norms are 3-7.
+
+    GloVe-50d counter-fitted here is unit length too (the procedure normalises every
+    step), so the threshold keeps its meaning, cosine >= 0.75, and the recipe's value is
+    kept. Measured on the 10,000 most frequent IMDb words (Keras's word index): of a
+    word's 8 nearest neighbours, 4.8 pass it on average (plain GloVe-50d: 4.0), and 80 %
+    of the words have at least one (77 %); antonym pairs of the constraints that are
+    within it and among the 8 nearest: 8 (plain GloVe-50d: 186)."""
     from textattack.shared import WordEmbedding
 
     emb = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)

@@ -1,7 +1,8 @@
 """Rule ``embedding``: the word embedding of the run's text attacks, resolved once.
 
 Fetches and checks the configured embedding (:mod:`convstudy.attacks.embedding`), or
-records the fallback and why, and writes the result as JSON for every genetic attack job.
+counter-fits GloVe-50d with the published constraints, or records the fallback and why,
+and writes the result as JSON for every genetic attack job.
 """
 
 from __future__ import annotations
@@ -24,5 +25,7 @@ def run(
         "embedding: %s (%s, counter-fitted: %s)%s", used.name, used.source, used.counter_fitted,
         f"; {used.requested} not used: {used.fallback_reason}" if used.fallback_reason else "",
     )  # fmt: skip
+    if used.derivation:
+        logger.info("made here: %s", used.derivation)
     used.dump(out)
     return used
