@@ -171,3 +171,56 @@ def test_ablation_versions_and_brought_models() -> None:
     assert "savedmodel+tflite" in g.hops
     assert g.source_paths_of(grid.SOURCE_PATH)[0] == "results/sources/mine/paths/savedmodel.json"
     assert g.stage_targets("sources") == ["results/report/matrix_sources.md"]
+
+
+LOULOUDAKIS_TINY = {
+    "models": ["lenet5"],
+    "seeds": [0],
+    "sources": {"torch": ["torch"], "keras": ["keras"], "tf": ["keras", "savedmodel"],
+                "tflite": ["keras", "tflite"]},
+    "pairs": {
+        "torch": {"keras": [["onnx", "keras"]], "tf": [["onnx", "savedmodel"]], "tflite": [["tflite"]]},
+        "tf": {"torch": [["onnx", "torch-fx"]], "tflite": [["tflite"], ["tflite-dr"]]},
+    },
+    "case": {"model": "lenet5", "source": "tf", "target": "tflite"},
+}  # fmt: skip
+
+
+def test_louloudakis_pairs_files_and_target() -> None:
+    g = Grid(with_(DEFAULT, louloudakis=LOULOUDAKIS_TINY), PINS)
+    routes = [(p.source, p.target, p.base, p.route) for p in g.pairs]
+    assert routes == [
+        ("torch", "keras", "original", "onnx+keras"),
+        ("torch", "tf", "original", "onnx+savedmodel"),
+        ("torch", "tflite", "original", "tflite"),
+        ("tf", "torch", "savedmodel", "savedmodel+onnx+torch-fx"),
+        ("tf", "tflite", "savedmodel", "savedmodel+tflite"),
+        ("tf", "tflite", "savedmodel", "savedmodel+tflite-dr"),
+    ]
+    assert {p.framework for p in g.pairs if p.source == "tf"} == {"keras"}
+    assert "savedmodel+onnx+torch-fx" in g.hops and "savedmodel+tflite-dr" in g.hops
+    pairs = g.louloudakis_files("pairs")
+    assert (
+        pairs[3]
+        == "results/louloudakis/pairs/lenet5/keras/seed0/savedmodel/savedmodel+onnx+torch-fx.json"
+    )
+    # every hop of every path converted once; the case study's two paths always localized
+    assert "results/converted/lenet5/keras/seed0/savedmodel" in g.louloudakis_files("conversions")
+    assert [c["route"] for c in g.louloudakis_case_pairs()] == [
+        "savedmodel+tflite",
+        "savedmodel+tflite-dr",
+    ]
+    assert g.stage_targets("louloudakis") == [
+        "results/report/louloudakis_grid.md",
+        "results/report/louloudakis_case.md",
+    ]
+    # a target of its own: `all` makes it only when the config says so
+    assert "results/report/louloudakis_grid.md" not in g.stage_targets("report")
+    in_report = with_(DEFAULT, louloudakis={**LOULOUDAKIS_TINY, "in_report": True})
+    assert "results/report/louloudakis_grid.md" in Grid(in_report, PINS).stage_targets("report")
+    # a prediction of a model only this grid has is not timed for RQ2
+    only = with_(DEFAULT, models=["gru"], louloudakis=LOULOUDAKIS_TINY)
+    assert (
+        Grid(only, PINS).rq1_target(W(model="lenet5", framework="keras", seed="0", target="onnx"))
+        is False
+    )

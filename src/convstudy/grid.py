@@ -590,10 +590,12 @@ class Grid:
         """The files the named target ``stage`` (one of :data:`STAGES`, or ``report``: every
         stage the config turns on) asks for. A stage the config turns off asks for nothing."""
         if stage == "report":
+            # Louloudakis et al.'s grid is a target of its own unless the config asks for it
+            stages = [s for s in STAGES if s != "louloudakis" or self.louloudakis.get("in_report")]
             return _unique(
                 [
                     *(TABLE.format(table=t) for t in RECORD_TYPES),
-                    *(f for s in STAGES for f in self.stage_targets(s)),
+                    *(f for s in stages for f in self.stage_targets(s)),
                 ]
             )
         tables = {
