@@ -652,7 +652,10 @@ class Grid:
         return hop_settings(self.config["conversion"], self.pins, fmt, wildcards.route)
 
     def rq1_target(self, wildcards: Any) -> bool:
-        """Whether a prediction target is one of RQ1's (timed), not only the matrix's."""
+        """Whether a prediction target is one of RQ1's (timed), not only the matrix's (or
+        Louloudakis's grid's, whose models RQ1 need not have)."""
+        if wildcards.model not in self.models:
+            return False
         return wildcards.target in self.targets_of(
             wildcards.framework, wildcards.seed, matrix=False
         )
