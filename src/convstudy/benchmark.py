@@ -1,6 +1,7 @@
 """Run the default study from scratch and report where its time and memory go.
 
-Usage: ``python -m convstudy.benchmark [--cores 2] [--workdir .benchmark] [-- snakemake args]``.
+Usage: ``python -m convstudy.benchmark [--cores 2] [--workdir .benchmark] [--configfile X.yaml]
+[-- snakemake args]``.
 
 Reported (``<workdir>/benchmark.md`` and ``benchmark.json``):
 
@@ -188,13 +189,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=REPO / ".benchmark")
+    parser.add_argument(
+        "--configfile",
+        type=Path,
+        action="append",
+        default=[],
+        help="a config merged over config/config.yaml (repeatable)",
+    )
     parser.add_argument("snakemake_args", nargs="*", help="extra arguments after --")
     args = parser.parse_args(argv)
     if args.workdir.exists():
         shutil.rmtree(args.workdir)
     args.workdir.mkdir(parents=True)
+    configs = [path.resolve() for path in args.configfile]
     command = snakemake_command(
-        args.workdir, (), "--cores", str(args.cores), *SCHEDULER, *args.snakemake_args
+        args.workdir, configs, "--cores", str(args.cores), *SCHEDULER, *args.snakemake_args
     )
     # Snakemake runs in the work directory: a relative dataset folder means the caller's.
     env = {**os.environ, "TMPDIR": str(fresh_tmpdir(args.workdir))}
