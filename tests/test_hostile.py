@@ -153,6 +153,7 @@ def test_two_clones_write_the_same_models(tiny_run: Path, tmp_path: Path, data_d
     import onnx
 
     clone = tmp_path / ("elsewhere-with-a-longer-name" * 2)
+    clone.mkdir()
     for name in ("Snakefile", "src", "workflow", "config", "envs"):
         copy_tree = shutil.copytree if (REPO / name).is_dir() else shutil.copy
         copy_tree(REPO / name, clone / name)

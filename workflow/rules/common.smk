@@ -152,7 +152,9 @@ def source_comparisons(wildcards):
 
 
 def louloudakis_base_folder(wildcards):
-    return GRID.target_input(grid.W(wildcards, target=wildcards.base), TRAINED, CONVERTED)
+    return GRID.target_input(
+        grid.W(wildcards, target=wildcards.base), TRAINED, CONVERTED
+    )
 
 
 def louloudakis_localizations(wildcards):
