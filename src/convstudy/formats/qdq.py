@@ -90,6 +90,7 @@ class _Rewriter:
         self.nodes: list[onnx.NodeProto] = []
         self.producers: dict[str, onnx.NodeProto] = {}
         self.skip: set[int] = set()
+        self.dequantized: dict[tuple[str, str, str, int | None], str] = {}
 
     def fresh(self, base: str) -> str:
         name, k = base, 0
@@ -120,10 +121,15 @@ class _Rewriter:
         return out
 
     def dequantize(self, x: str, scale: str, zero: str, axis: int | None = None) -> str:
-        extra = {} if axis is None else {"axis": axis}
-        inputs = [x, scale] + ([zero] if zero else [])
-        out = self.fresh(f"{x}_dequantized")
-        return self.add("DequantizeLinear", inputs, out, "", **extra)
+        """The float tensor ``x`` stands for: one DequantizeLinear per quantized tensor,
+        whichever ops read it (a residual connection's two readers see one tensor)."""
+        key = (x, scale, zero, axis)
+        if key not in self.dequantized:
+            extra = {} if axis is None else {"axis": axis}
+            inputs = [x, scale] + ([zero] if zero else [])
+            out = self.fresh(f"{x}_dequantized")
+            self.dequantized[key] = self.add("DequantizeLinear", inputs, out, "", **extra)
+        return self.dequantized[key]
 
     def finish(self) -> onnx.ModelProto:
         del self.graph.node[:]
