@@ -108,7 +108,7 @@ def test_converted_target_is_equivalent_and_a_planted_fault_is_found_and_repaire
     exports, folder = lenet
     calibration = targets.real_images("lenet5", data_dir, 0, targets.CALIBRATION)
     images = targets.real_images("lenet5", data_dir, targets.CALIBRATION, SAMPLES)
-    path = targets.make(kind, folder, exports, calibration)
+    path = targets.make(kind, folder, calibration)
     source, x_source = folder / "dynamo.onnx", adapt(images, exports.dynamo, "source")
     loc = localize_models(source, path, x_source, images).localization
     assert loc.first_divergent is None, loc.first_divergent
@@ -131,9 +131,9 @@ def test_int8_inputs_take_the_files_own_scale(lenet: tuple[Exports, Path], data_
                                               tmp_path: Path) -> None:  # fmt: skip
     """A full-int8 TFLite model with int8 inputs is localised from float images (quantized
     with the scale and zero point in the file) by the command, as is its float-input twin."""
-    exports, folder = lenet
+    folder = lenet[1]
     calibration = targets.real_images("lenet5", data_dir, 0, targets.CALIBRATION)
-    path = targets.make("tflite-int8-io", folder, exports, calibration)
+    path = targets.make("tflite-int8-io", folder, calibration)
     from ai_edge_litert.interpreter import Interpreter
 
     details = Interpreter(model_path=str(path)).get_input_details()[0]

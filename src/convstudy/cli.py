@@ -114,7 +114,7 @@ def _inputs(args: argparse.Namespace, source: View) -> np.ndarray:
 
     if args.inputs is None:
         return random_inputs(source.model, args.samples, args.seed)
-    return _read_inputs(args.inputs)
+    return args.batch if "batch" in args else _read_inputs(args.inputs)
 
 
 def _read_inputs(path: Path) -> np.ndarray:
@@ -161,7 +161,7 @@ def _check(args: argparse.Namespace, *, repair: bool) -> None:
         if value is not None and not value > 0:
             raise LocalizationError(f"{flag} must be positive, got {value}")
     if args.inputs is not None:
-        _read_inputs(args.inputs)
+        args.batch = _read_inputs(args.inputs)  # read once, before the models
     if repair:
         output_file(args.out)
     else:

@@ -325,17 +325,15 @@ def _drop_unused(model: onnx.ModelProto) -> None:
 def input_quantization(model: onnx.ModelProto) -> dict[str, Quantization]:
     """The grid of each integer graph input a DequantizeLinear reads (through integer
     connectors), from the file's own scale and zero point."""
-    return _io_quantization(model, [i.name for i in model.graph.input], "DequantizeLinear")
+    return _io_quantization(model, [i.name for i in model.graph.input])
 
 
 def output_quantization(model: onnx.ModelProto) -> dict[str, Quantization]:
     """The grid of each integer graph output a QuantizeLinear writes."""
-    return _io_quantization(model, [o.name for o in model.graph.output], "QuantizeLinear")
+    return _io_quantization(model, [o.name for o in model.graph.output])
 
 
-def _io_quantization(
-    model: onnx.ModelProto, names: list[str], quantizer: str
-) -> dict[str, Quantization]:
+def _io_quantization(model: onnx.ModelProto, names: list[str]) -> dict[str, Quantization]:
     consts = _consts(model.graph)
     types = _elem_types(model)
     grids = _grids(model)
@@ -353,7 +351,6 @@ def _io_quantization(
             continue
         dtype = np.dtype(helper.tensor_dtype_to_np_dtype(elem))
         found[name] = Quantization(float(scale.reshape(-1)[0]), int(zero.reshape(-1)[0]), dtype)
-    del quantizer
     return found
 
 

@@ -258,7 +258,7 @@ def _converted_cases(
         raise ValueError("converted targets need the dataset copy (--data-dir)")
     calibration = targets.real_images(model, data_dir, 0, targets.CALIBRATION)
     images = targets.real_images(model, data_dir, targets.CALIBRATION, SAMPLES)
-    view = open_view(targets.make(kind, folder, ex, calibration), "target")
+    view = open_view(targets.make(kind, folder, calibration), "target")
     x = adapt(images, ex.dynamo, "source")
     x_view = adapt(images, view.model, "target")
     verify(view, "target", x_view)

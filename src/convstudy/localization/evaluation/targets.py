@@ -23,8 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from convstudy.localization.evaluation.exports import Exports
-
 #: The converted targets, in the evaluation table's order.
 TARGETS = (
     "tflite-dynamic",
@@ -146,9 +144,8 @@ _MAKERS: dict[str, Callable[[Path, np.ndarray, str, Path], Path]] = {
 _SUFFIX = {"tflite": ".tflite", "onnx": ".onnx", "savedmodel": ""}
 
 
-def make(kind: str, folder: Path, exports: Exports, calibration: np.ndarray) -> Path:
-    """The target ``kind`` of the faithful export written in ``folder`` (by
-    :func:`~.exports.faithful`), calibrated on ``calibration`` (float NHWC images)."""
-    del exports  # the exports' files in ``folder`` are what the tools read
+def make(kind: str, folder: Path, calibration: np.ndarray) -> Path:
+    """The target ``kind`` of the faithful exports :func:`~.exports.faithful` wrote in
+    ``folder``, calibrated on ``calibration`` (float NHWC images)."""
     out = folder / f"{kind}{_SUFFIX[kind.split('-')[0]]}"
     return _MAKERS[kind](folder, calibration, kind, out)
