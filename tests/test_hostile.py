@@ -198,3 +198,90 @@ def _artifact_folders(run: Path) -> list[Path]:
     """The LeNet-5 model folders of a finished run (trained and converted)."""
     converted = sorted((run / "results/converted/lenet5").glob("*/seed*/*"))
     return sorted((run / "results/models/lenet5").glob("*/seed*")) + converted
+
+
+# ---- convstudy localize / repair: every bad input refused before the work, in one line
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A good ONNX model and a torch model folder, non-finite inputs, a model declaring a
+    huge input, one with a custom-domain op, an existing file and folder, unwritable paths."""
+    import numpy as np
+    import onnx
+    from helpers import model_folder
+    from onnx import TensorProto, helper
+
+    from convstudy.converters import torch_onnx
+    from convstudy.spec import ModelSpec
+
+    root = tmp_path_factory.mktemp("hostile")
+    folder = model_folder(root / "torch", "lenet5", "torch")
+    good = root / "good.onnx"
+    torch_onnx.convert(folder, ModelSpec.load(folder), good,
+                       settings={"exporter": "dynamo", "opset": 18})  # fmt: skip
+    x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    for name, value in (("nan", np.nan), ("inf", np.inf)):
+        bad = x.copy()
+        bad[1, 0, 3, 3] = value
+        np.save(root / f"{name}.npy", bad)
+
+    def one_op(path: Path, op: str, domain: str, shape: list[object]) -> None:
+        graph = helper.make_graph(
+            [helper.make_node(op, ["x"], ["y"], domain=domain)], "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+        )  # fmt: skip
+        opsets = [helper.make_opsetid("", 18)] + (
+            [helper.make_opsetid(domain, 1)] if domain else []
+        )
+        model = helper.make_model(graph, opset_imports=opsets, ir_version=10)
+        onnx.checker.check_model(model)
+        onnx.save(model, str(path))
+
+    one_op(root / "huge.onnx", "Relu", "", ["N", 3, 100000, 100000])
+    one_op(root / "custom.onnx", "Frobnicate", "com.example", ["N", 4])
+    (root / "afile").write_text("not a folder")
+    (root / "afolder").mkdir()
+    return {
+        "good": str(good), "folder": str(folder), "nan": str(root / "nan.npy"),
+        "inf": str(root / "inf.npy"), "huge": str(root / "huge.onnx"),
+        "custom": str(root / "custom.onnx"), "afile": str(root / "afile"),
+        "afolder": str(root / "afolder"), "proc": "/proc/convstudy-hostile/out",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["localize", "{good}", "{good}", "--inputs", "{nan}", "--out", "{out}"], "{nan}: 1 values are NaN or infinite"),
+        (["localize", "{good}", "{good}", "--inputs", "{inf}", "--out", "{out}"], "{inf}: 1 values are NaN or infinite"),
+        (["repair", "{good}", "{good}", "--inputs", "{nan}", "--out", "{out}.onnx"], "--inputs {nan}: 1 values are NaN"),
+        (["localize", "{folder}", "{good}", "--inputs", "{nan}", "--out", "{out}"], "--inputs {nan}: 1 values are NaN"),
+        (["localize", "{huge}", "{huge}", "--out", "{out}"], "(dimension 2 is 100000), over the cap of 1.0 GiB (MAX_BATCH_BYTES)"),
+        (["localize", "{good}", "{good}", "--samples", "1e12", "--out", "{out}"], "(batch size is 1000000000000), over the cap"),
+        (["localize", "{good}", "{good}", "--samples", "lots", "--out", "{out}"], "argument --samples: not a number: 'lots'"),
+        (["localize", "{custom}", "{custom}", "--out", "{out}"], "op 'Frobnicate' of domain 'com.example' is not one onnxruntime runs"),
+        (["localize", "{good}", "{good}", "--out", "{afile}"], "--out {afile}: exists and is not a folder"),
+        (["localize", "{good}", "{good}", "--out", "{proc}"], "--out {proc}: /proc is not writable"),
+        (["repair", "{good}", "{good}", "--out", "{afolder}"], "--out {afolder}: is a folder"),
+        (["repair", "{good}", "{good}", "--out", "{proc}.onnx"], "/proc is not writable"),
+        (["repair", "{good}", "{good}", "--out", "{afile}/repaired.onnx"], "{afile} is a file, not a folder"),
+        (["localize", "missing.onnx", "{good}", "--out", "{out}"], "source model missing.onnx: no such file or folder"),
+        (["localize", "{good}", "{good}", "--tolerance", "-1", "--out", "{out}"], "--tolerance must be positive"),
+    ],
+)  # fmt: skip
+def test_localize_and_repair_refuse_in_one_line_and_write_nothing(
+    hostile: dict[str, str], tmp_path: Path, args: list[str], message: str
+) -> None:
+    paths = {**hostile, "out": str(tmp_path / "out")}
+    done = subprocess.run(
+        [sys.executable, "-m", "convstudy.cli", *(a.format(**paths) for a in args)],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message.format(**paths) in lines[0], done.stderr[-2000:]
+    assert done.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written
+    assert not Path(hostile["afolder"]).joinpath("x").exists()

@@ -42,6 +42,8 @@ def upstream_failure(source: Path) -> str | None:
     upstream = ConversionRecord.load(source)
     if upstream.status == "ok":
         return None
+    if upstream.route == registry.ORIGINAL:  # a brought model the import refused
+        return f"source {upstream.model} refused: {upstream.reason}"
     return f"hop to {upstream.format} {upstream.status}: {upstream.reason}"
 
 

@@ -268,6 +268,12 @@ class Grid:
         """The brought models (``matrix.sources``) by name."""
         return {entry["name"]: entry for entry in self.matrix.get("sources") or []}
 
+    @property
+    def source_entries(self) -> list[str]:
+        """Each brought model as ``name: path``, in config order: the sources report's
+        parameter, so that a changed set of sources rewrites the report."""
+        return [f"{name}: {entry['path']}" for name, entry in self.sources.items()]
+
     @cached_property
     def prepared_dir(self) -> str:
         return str(self.config["datasets"]["prepared_dir"])

@@ -1,6 +1,8 @@
 # ---- models the user brings (config `matrix.sources`) as sources of conversion-matrix
 # paths: imported, converted hop by hop with the study's converters, run in each format's
-# runtime and compared with the brought model on its inputs.
+# runtime and compared with the brought model on its inputs. A file the import refuses is
+# a finding: its paths are rows whose hops are not_run with the reason, and the report of
+# the other sources is written all the same.
 
 
 rule import_source:
@@ -125,5 +127,7 @@ rule sources_report:
         "../../envs/report.yaml"
     resources:
         **rule_resources("report"),
+    params:
+        sources=GRID.source_entries,
     script:
         "../scripts/sources_report.py"

@@ -9,4 +9,8 @@ from convstudy.scripting import job_log
 with job_log(snakemake):
     from convstudy.jobs import sources_report
 
-    sources_report.run(paths=list(snakemake.input.paths), out_dir=Path(snakemake.output.csv).parent)
+    sources_report.run(
+        paths=list(snakemake.input.paths),
+        out_dir=Path(snakemake.output.csv).parent,
+        sources=list(snakemake.params.sources),
+    )

@@ -9,6 +9,7 @@ from typing import Any
 from convstudy import registry
 from convstudy.converters import Converted
 from convstudy.converters.onnx_facts import opset_written
+from convstudy.formats import savedmodel
 from convstudy.spec import ModelSpec
 
 
@@ -23,19 +24,9 @@ def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, 
         tf2onnx.convert.from_tflite(str(artifact), opset=opset, output_path=str(out))
         how = "tf2onnx.convert.from_tflite"
     else:
-        import tensorflow as tf
-
-        loaded = tf.saved_model.load(str(artifact))
-        serving = loaded.signatures["serving_default"]
-        ((name, tensor_spec),) = serving.structured_input_signature[1].items()
-        function = tf.function(lambda x: serving(**{name: x}))
-        tf2onnx.convert.from_function(
-            function,
-            input_signature=(tf.TensorSpec(tensor_spec.shape, tensor_spec.dtype, name=name),),
-            opset=opset,
-            output_path=str(out),
-        )
-        how = "tf2onnx.convert.from_function (serving_default signature)"
+        model, _ = savedmodel.to_onnx(artifact, opset)
+        onnx.save(model, str(out))
+        how = "tf2onnx saved-model entry point (serving_default, variables frozen)"
     # tf2onnx goes on past operators it cannot convert (e.g. Flex ops of a TFLite file)
     # and writes an invalid model: check it here so that such a hop is an error.
     onnx.checker.check_model(str(out), full_check=True)

@@ -75,5 +75,23 @@ def thread_counts(predict: Predict) -> dict[str, int]:
 
 
 def onnx_view(artifact: Path, spec: ModelSpec | None) -> OnnxView:
-    """The file itself: the view is the model."""
-    return OnnxView(_load(artifact), None, "as given")
+    """The file itself: the view is the model. A quantized model in QOperator form or with
+    integer inputs or outputs is seen in QDQ form with float inputs and outputs
+    (:mod:`.qdq`), verified against onnxruntime running the file."""
+    from convstudy.formats import qdq
+
+    model = _load(artifact)
+    if not qdq.is_quantized(model):
+        return OnnxView(model, None, "as given")
+    view = qdq.float_io(qdq.to_qdq(model))
+    if view.graph == model.graph:
+        return OnnxView(model, None, "as given (QDQ)")
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(artifact), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    own = qdq.own_float_io(model, lambda x: np.asarray(session.run(None, {name: x})[0]))
+    return OnnxView(view, own, "QDQ form of the quantized operators, float inputs and outputs")

@@ -68,29 +68,58 @@ def load(
     return predict
 
 
-def onnx_view(artifact: Path, spec: ModelSpec | None) -> OnnxView:
-    """``tf2onnx.convert.from_function`` on the serving signature."""
-    import tensorflow as tf
+def to_onnx(artifact: Path, opset: int) -> tuple[Any, str]:
+    """The serving signature as an ONNX model with its variables frozen into initializers,
+    and the name of its output.
+
+    tf2onnx's saved-model entry point (``tf_loader.from_saved_model``, what ``python -m
+    tf2onnx.convert --saved-model`` runs) freezes the variables the function captures;
+    ``tf2onnx.convert.from_function`` on the serving function does not for every writer
+    (onnx2tf's captured variables become extra graph inputs). The first output in name
+    order is kept, as :func:`onnx_view`'s own prediction returns it.
+    """
     import tf2onnx
+    from tf2onnx import tf_loader
+
+    graph_def, inputs, outputs, renamed = tf_loader.from_saved_model(
+        str(artifact),
+        None,
+        None,
+        tag=["serve"],
+        signatures=["serving_default"],
+        return_tensors_to_rename=True,
+    )
+    if len(inputs) != 1:
+        raise ValueError(f"serving signature has {len(inputs)} inputs; one is supported")
+    output = min(outputs, key=lambda name: renamed.get(name, name))
+    model, _ = tf2onnx.convert.from_graph_def(
+        graph_def,
+        name=artifact.name,
+        input_names=inputs,
+        output_names=[output],
+        opset=opset,
+        tensors_to_rename=renamed,
+    )
+    return model, renamed.get(output, output)
+
+
+def onnx_view(artifact: Path, spec: ModelSpec | None) -> OnnxView:
+    """The frozen serving signature (:func:`to_onnx`), verified against TensorFlow."""
+    import tensorflow as tf
 
     loaded, serving = _serving(artifact)
     specs = serving.structured_input_signature[1]
     if len(specs) != 1:
         raise ValueError(f"serving signature has {len(specs)} inputs; one is supported")
-    ((name, tensor),) = specs.items()
-    output = min(serving.structured_outputs)
+    ((name, _),) = specs.items()
+    model, output = to_onnx(artifact, VIEW_OPSET)
 
     def call(x: Any) -> Any:
         assert loaded is not None
         return serving(**{name: x})[output]
 
-    model, _ = tf2onnx.convert.from_function(
-        tf.function(lambda x: {"logits": call(x)}),
-        input_signature=(tf.TensorSpec(tensor.shape, tensor.dtype, name="x"),),
-        opset=VIEW_OPSET,
-    )
     return OnnxView(
         model,
         lambda x: call(tf.constant(x)).numpy(),
-        f"tf2onnx.convert.from_function on serving_default (opset {VIEW_OPSET})",
+        f"tf2onnx saved-model entry point, variables frozen (opset {VIEW_OPSET})",
     )

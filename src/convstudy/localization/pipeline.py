@@ -23,7 +23,7 @@ from convstudy.localization.comparison.localize import localize
 from convstudy.localization.comparison.result import Localization
 from convstudy.localization.comparison.runner import run
 from convstudy.localization.graph.layout import align
-from convstudy.localization.io.inputs import adapt
+from convstudy.localization.io.inputs import adapt, check_finite
 from convstudy.localization.io.views import View, open_view, verify
 from convstudy.localization.repair.result import RepairResult
 from convstudy.localization.repair.rounds import repair as repair_target
@@ -87,6 +87,7 @@ def localize_models(
     hops: Sequence[Hop] = (),
     on_hops: Callable[[HopDivergence], None] | None = None,
     tolerance: float = TOLERANCE,
+    parameter_tolerance: float | None = None,
     mode: str = "segments",
     repair: bool = False,
 ) -> PipelineResult:
@@ -103,7 +104,8 @@ def localize_models(
         hops: the intermediate models between source and target, in chain order.
         on_hops: called with stage (a)'s result before the later stages run, so that a
             caller recording findings keeps it should a later stage fail.
-        tolerance: relative tolerance of the stages.
+        tolerance: relative tolerance of the activations, the outputs and the hops.
+        parameter_tolerance: relative tolerance of the parameters (default: ``tolerance``).
         mode: how activations are computed ("segments" or "all").
         repair: also repair the target.
 
@@ -114,9 +116,11 @@ def localize_models(
     source_view = _open(source, "source", model_name)
     target_view = _open(target, "target", model_name)
     x_given = _samples(source_inputs, source_view)
+    check_finite(x_given, "source inputs")
     x_source = adapt(x_given, source_view.model, "source")
     if target_inputs is not None:
         x_given = _samples(target_inputs, target_view)
+        check_finite(x_given, "target inputs")
     x_target = adapt(x_given, target_view.model, "target")
     verify(source_view, "source", x_source)
     verify(target_view, "target", x_target)
@@ -141,7 +145,13 @@ def localize_models(
             if on_hops is not None:
                 on_hops(found)
     loc = localize(
-        source_view.model, target_view.model, x_source, x_target, tolerance=tolerance, mode=mode
+        source_view.model,
+        target_view.model,
+        x_source,
+        x_target,
+        tolerance=tolerance,
+        parameter_tolerance=parameter_tolerance,
+        mode=mode,
     )
     result = PipelineResult(source_view, target_view, x_source, x_target, loc, found)
     if repair:

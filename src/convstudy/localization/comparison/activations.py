@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from convstudy.localization.comparison.difference import relative_difference
+from convstudy.localization.comparison.quantization import QUANTIZATION_MARGIN
 from convstudy.localization.comparison.result import ActivationRow
 from convstudy.localization.comparison.runner import TensorStream
 from convstudy.localization.graph.layers import LayerGraph
@@ -28,6 +29,7 @@ class Probe:
     target_tensor: str
     source_perm: tuple[int, ...] | None
     target_perm: tuple[int, ...] | None
+    expected: float = 0.0
 
 
 def compare_tensors(probe: Probe, s: np.ndarray, t: np.ndarray, tolerance: float) -> ActivationRow:
@@ -71,8 +73,15 @@ def compare_tensors(probe: Probe, s: np.ndarray, t: np.ndarray, tolerance: float
         max_abs_diff=max_diff,
         source_scale=scale,
         relative=rel,
-        divergent=not rel <= tolerance,
+        divergent=not rel <= allowed(tolerance, probe.expected),
+        expected=probe.expected,
     )
+
+
+def allowed(tolerance: float, expected: float) -> float:
+    """The relative difference a tensor may show: the tolerance, or the margin over the
+    error quantization is expected to add there when that is larger."""
+    return max(tolerance, QUANTIZATION_MARGIN * expected)
 
 
 def activation_rows(

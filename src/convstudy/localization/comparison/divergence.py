@@ -29,12 +29,27 @@ def _specific_node(analysis: Analysis, layer: Layer, names: list[str]) -> str:
     return layer.name
 
 
+def _mean_within(row: ParameterRow, tolerance: float) -> bool:
+    """Whether the row's mean difference alone is within what it may show."""
+    return row.relative is not None and (row.expected > 0 or row.relative <= tolerance)
+
+
+def _parameter_detail(row: ParameterRow, tolerance: float) -> str:
+    if row.note and row.relative is None:
+        return f"{row.parameter}: {row.note}"
+    if _mean_within(row, tolerance):
+        where = "beyond its storage grid" if row.expected > 0 else f"mean {row.relative:.3g}"
+        return f"{row.parameter}: largest element {row.max_relative:.3g} of its scale ({where})"
+    return f"{row.parameter}: {row.relative:.3g}"
+
+
 def first_divergence(
     analysis: Analysis,
     params: list[ParameterRow],
     hypers: list[HyperparameterRow],
     acts: list[ActivationRow],
     outputs: OutputComparison,
+    parameter_tolerance: float,
 ) -> Divergence | None:
     by_pos_hyper: dict[int, list[HyperparameterRow]] = {}
     for h in hypers:
@@ -92,14 +107,21 @@ def first_divergence(
         if position in by_pos_param:
             rows_p = by_pos_param[position]
             worst = max(rows_p, key=lambda r: -1.0 if r.relative is None else r.relative)
-            value = 1.0 if worst.relative is None else worst.relative
-            detail = "; ".join(f"{r.parameter}: {r.note or f'{r.relative:.3g}'}" for r in rows_p)
+            metric, value = (
+                "relative_mean_abs_diff",
+                1.0 if worst.relative is None else worst.relative,
+            )
+            if all(_mean_within(r, parameter_tolerance) for r in rows_p):
+                # one element (or a few) beyond: the largest names it
+                worst = max(rows_p, key=lambda r: r.max_relative or 0.0)
+                metric, value = "relative_max_abs_diff", worst.max_relative or 0.0
+            detail = "; ".join(_parameter_detail(r, parameter_tolerance) for r in rows_p)
             return Divergence(
                 source_node=a.name,
                 target_node=b.name,
                 op_type=b.op_type,
                 stage="parameters",
-                metric="relative_mean_abs_diff",
+                metric=metric,
                 value=value,
                 detail=detail,
             )

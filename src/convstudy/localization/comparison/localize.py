@@ -9,14 +9,16 @@ Stage (a), the conversion hops, compares whole models (:mod:`.hops`).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import numpy as np
 
-from convstudy.localization.comparison.activations import Probe, activation_rows
+from convstudy.localization.comparison.activations import Probe, activation_rows, allowed
 from convstudy.localization.comparison.difference import TOLERANCE, relative_difference
 from convstudy.localization.comparison.divergence import first_divergence
 from convstudy.localization.comparison.hyperparameters import hyperparameter_rows
 from convstudy.localization.comparison.parameters import parameter_rows
+from convstudy.localization.comparison.quantization import expected_errors
 from convstudy.localization.comparison.result import (
     HyperparameterRow,
     LayerMatch,
@@ -56,7 +58,11 @@ def _matches(analysis: Analysis) -> list[LayerMatch]:
 
 
 def _outputs(
-    analysis: Analysis, values: dict[str, tuple[np.ndarray, np.ndarray]], n: int, tolerance: float
+    analysis: Analysis,
+    values: dict[str, tuple[np.ndarray, np.ndarray]],
+    n: int,
+    tolerance: float,
+    expected: dict[str, float],
 ) -> OutputComparison:
     first = analysis.source.view.outputs[0]
     s, t = values[first]
@@ -67,14 +73,33 @@ def _outputs(
     labels_s = s.reshape(s.shape[0], -1).argmax(axis=1)
     labels_t = aligned.reshape(aligned.shape[0], -1).argmax(axis=1)
     disagreement = float(np.mean(labels_s != labels_t))
-    divergent = not rel <= tolerance
+    divergent = not rel <= allowed(tolerance, expected.get(first, 0.0))
     for name, (s_i, t_i) in values.items():
         if name == first:
             continue
         other = align(s_i, t_i)
         rel_i = 1.0 if other is None else relative_difference(s_i, other)[2]
-        divergent = divergent or not rel_i <= tolerance
-    return OutputComparison(n, disagreement, diff, rel, divergent)
+        divergent = divergent or not rel_i <= allowed(tolerance, expected.get(name, 0.0))
+    return OutputComparison(n, disagreement, diff, rel, divergent, expected.get(first, 0.0))
+
+
+def _expected(
+    analysis: Analysis,
+    pairs: list[tuple[str, str]],
+    feeds: tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]],
+    mode: str,
+    per_segment: int,
+) -> list[float]:
+    """Per (source, target) tensor pair, the sum of the error each side's quantization is
+    expected to add there (0 for float models; :mod:`.quantization`)."""
+    totals = [0.0] * len(pairs)
+    for side, graph, feed in ((0, analysis.source, feeds[0]), (1, analysis.target, feeds[1])):
+        if not graph.quantization:
+            continue
+        names = [pair[side] for pair in pairs]
+        errors = expected_errors(graph.view.model, names, feed, mode=mode, per_segment=per_segment)
+        totals = [total + errors.get(name, 0.0) for total, name in zip(totals, names, strict=True)]
+    return totals
 
 
 def localize(
@@ -124,7 +149,7 @@ def localize(
     analysis = analyse(src_model, tgt_model)
     params: list[ParameterRow] = []
     hypers: list[HyperparameterRow] = []
-    probes: list[Probe] = []
+    matched = []
     for position, pair in enumerate(analysis.pairs):
         a, b = analysis.layers(pair)
         if a is None or b is None:
@@ -132,8 +157,14 @@ def localize(
         names = (a.name, b.name)
         params += parameter_rows(position, a, b, names, p_tol)
         hypers += hyperparameter_rows(position, a, b, names)
-        probes.append(Probe(position, a.name, b.name, a.kind, a.output, b.output, a.perm, b.perm))
+        matched.append((position, a, b))
     extra = list(zip(analysis.source.view.outputs, analysis.target.view.outputs, strict=True))
+    tensors = [(a.output, b.output) for _, a, b in matched] + extra
+    expected = _expected(analysis, tensors, (src_feeds, tgt_feeds), mode, per_segment)
+    probes = [
+        Probe(position, a.name, b.name, a.kind, a.output, b.output, a.perm, b.perm, e)
+        for (position, a, b), e in zip(matched, expected, strict=False)
+    ]
     acts, out_values, facts = activation_rows(
         analysis.source,
         analysis.target,
@@ -145,8 +176,16 @@ def localize(
         per_segment=per_segment,
         extra=extra,
     )
-    outputs = _outputs(analysis, out_values, n_src, tolerance)
-    first = first_divergence(analysis, params, hypers, acts, outputs)
+    out_expected = {s: e for (s, _), e in zip(extra, expected[len(matched) :], strict=True)}
+    outputs = _outputs(analysis, out_values, n_src, tolerance, out_expected)
+    quantized = {
+        role: graph.quantization
+        for role, graph in (("source", analysis.source), ("target", analysis.target))
+        if graph.quantization
+    }
+    if quantized:
+        facts["quantization"] = quantized
+    first = first_divergence(analysis, params, hypers, acts, outputs, p_tol)
     facts["seconds"] = round(time.perf_counter() - started, 3)
     facts["source_layers"] = len(analysis.source.layers)
     facts["target_layers"] = len(analysis.target.layers)

@@ -1,6 +1,13 @@
 """Stage (b), parameters: per matched layer, the relative difference of each canonical
 parameter tensor (weights and biases of convolutions, dense, embedding and recurrent
-layers, with BatchNorm and scalings folded in)."""
+layers, with BatchNorm and scalings folded in).
+
+A tensor diverges when the mean of |s - t| over the tensor, or its largest element, goes
+beyond the tolerance times the tensor's scale (mean |s|): the largest element catches one
+corrupted value that the mean of a large tensor hides. A weight stored on a grid (a
+quantized model) may differ by half its grid step in each element: that much is expected
+(reported as ``expected``), and only what goes beyond it counts.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from convstudy.localization.comparison.difference import relative_difference
+from convstudy.localization.comparison.difference import TINY, relative_difference
 from convstudy.localization.comparison.result import ParameterRow
 from convstudy.localization.graph.layers import Layer
 
@@ -57,6 +64,15 @@ def parameter_rows(
             )
             continue
         diff, scale, rel = relative_difference(pa, pb)
+        gap = np.abs(pa.astype(np.float64) - pb.astype(np.float64))
+        grid = _grid(a, b, key, pa.shape)
+        largest = float(np.max(gap)) if gap.size else 0.0
+        beyond = float(np.max(gap - grid / 2)) if gap.size else 0.0
+        base = max(scale, float(np.mean(np.abs(pb))) if pb.size else 0.0, TINY)
+        expected = float(np.mean(grid)) / 4 / base if grid.any() else 0.0
+        divergent = not beyond / base <= tolerance
+        if not grid.any():
+            divergent = divergent or not rel <= tolerance
         rows.append(
             ParameterRow(
                 **common,
@@ -64,7 +80,22 @@ def parameter_rows(
                 mean_abs_diff=diff,
                 source_scale=scale,
                 relative=rel,
-                divergent=not rel <= tolerance,
+                divergent=divergent,
+                max_abs_diff=largest,
+                max_relative=largest / base,
+                expected=expected,
+                note="" if not grid.any() or divergent else "within the storage grid",
             )
         )
     return rows
+
+
+def _grid(a: Layer, b: Layer, key: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The grid step each element may differ by: the sum of both sides' steps (a float
+    side has none)."""
+    total = np.zeros(shape)
+    for layer in (a, b):
+        step = layer.steps.get(key)
+        if step is not None and step.shape == shape:
+            total = total + step
+    return total

@@ -57,7 +57,14 @@ class LayerMatch:
 
 @dataclass
 class ParameterRow:
-    """Stage (b): one canonical parameter tensor of one matched layer."""
+    """Stage (b): one canonical parameter tensor of one matched layer.
+
+    Attributes:
+        relative: mean |s - t| over the larger mean magnitude.
+        max_abs_diff, max_relative: the largest element's |s - t|, and over that magnitude.
+        expected: the relative mean difference the storage grid of a quantized model
+            explains (a quarter of its step, the mean error of rounding; 0 for float).
+    """
 
     position: int
     source_node: str
@@ -70,6 +77,9 @@ class ParameterRow:
     relative: float | None
     divergent: bool
     note: str = ""
+    max_abs_diff: float | None = None
+    max_relative: float | None = None
+    expected: float = 0.0
 
 
 @dataclass
@@ -88,7 +98,14 @@ class HyperparameterRow:
 
 @dataclass
 class ActivationRow:
-    """Stage (d): one matched layer's output on the given inputs."""
+    """Stage (d): one matched layer's output on the given inputs.
+
+    Attributes:
+        expected: the relative difference the models' quantization explains there (0 for
+            float models); a row diverges beyond the larger of the tolerance and
+            :data:`~convstudy.localization.comparison.activations.QUANTIZATION_MARGIN`
+            times this.
+    """
 
     position: int
     source_node: str
@@ -102,17 +119,20 @@ class ActivationRow:
     relative: float | None
     divergent: bool
     note: str = ""
+    expected: float = 0.0
 
 
 @dataclass
 class OutputComparison:
-    """The graph outputs on the given inputs (first output: labels by top-1)."""
+    """The graph outputs on the given inputs (first output: labels by top-1; ``expected``:
+    as in :class:`ActivationRow`)."""
 
     n_inputs: int
     disagreement: float
     mean_abs_diff: float
     relative: float
     divergent: bool
+    expected: float = 0.0
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
+from convstudy.localization.comparison.runner import session
 from convstudy.localization.evaluation.planting import (
     NotApplicable,
     Planted,
@@ -158,20 +159,29 @@ def gemm_rewrite(
         if node.op_type == "Gemm" and not attrs.get("transA", 0) and view.is_const(node.input[1]):
             b = view.const(node.input[1])
             assert b is not None
-            weight = b.T if attrs.get("transB", 0) else b
-            weight = weight * np.asarray(attrs.get("alpha", 1.0), dtype=b.dtype)
-            data = node.input[0]
-            bias = view.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-            result = node.output[0]
-            w_name = surgery.add_initializer(out, "rewritten_weight", np.ascontiguousarray(weight))
+            data, w_name, result = node.input[0], node.input[1], node.output[0]
+            c_name = node.input[2] if len(node.input) > 2 else ""
+            alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
+            # the stored tensors are read as they are (a quantized weight stays on its grid)
+            if alpha != 1.0:
+                weight = b.T if attrs.get("transB", 0) else b
+                weight = weight * np.asarray(alpha, dtype=b.dtype)
+                w_name = surgery.add_initializer(
+                    out, "rewritten_weight", np.ascontiguousarray(weight)
+                )
+            elif attrs.get("transB", 0):
+                w_name = surgery.add_node(out, node, "Transpose", [w_name], perm=[1, 0])
             node.op_type = "MatMul"
             del node.attribute[:]
             del node.input[:]
             node.input.extend([data, w_name])
-            if bias is not None:
-                scaled = bias * np.asarray(attrs.get("beta", 1.0), dtype=bias.dtype)
-                b_name = surgery.add_initializer(out, "rewritten_bias", scaled)
-                surgery.insert_after(out, result, "Add", [b_name])
+            if c_name:
+                if beta != 1.0:
+                    bias = view.const(c_name)
+                    assert bias is not None
+                    scaled = bias * np.asarray(beta, dtype=bias.dtype)
+                    c_name = surgery.add_initializer(out, "rewritten_bias", scaled)
+                surgery.insert_after(out, result, "Add", [c_name])
             surgery.remove_unused_initializers(out)
             return surgery.check(out), Planted("gemm_rewrite", "", "Gemm -> MatMul + Add")
         if node.op_type == "MatMul" and weight_slots(view, index) == [1]:
@@ -185,7 +195,10 @@ def gemm_rewrite(
             if bias is None or shape is None or len(shape) != 2:
                 continue
             node.op_type = "Gemm"
-            node.input.append(surgery.add_initializer(out, "rewritten_bias", bias.reshape(-1)))
+            kept = other if bias.ndim <= 2 else ""  # the stored bias, read as it is
+            node.input.append(
+                kept or surgery.add_initializer(out, "rewritten_bias", bias.reshape(-1))
+            )
             surgery.make_identity(add, node.output[0])
             surgery.remove_unused_initializers(out)
             return surgery.check(out), Planted("gemm_rewrite", "", "MatMul + Add -> Gemm")
@@ -232,6 +245,10 @@ def opset_change(
     if opsets.get("", opsets.get("ai.onnx")) == NEW_OPSET:
         raise NotApplicable(f"already opset {NEW_OPSET}")
     out = version_converter.convert_version(model, NEW_OPSET)
+    try:  # the converter's QuantizeLinear may declare an output type its zero point lacks
+        session(out)
+    except Exception as exc:
+        raise NotApplicable(f"the version converter's graph does not load ({exc})") from exc
     return surgery.check(out), Planted("opset_change", "-", f"opset -> {NEW_OPSET}")
 
 

@@ -69,12 +69,9 @@ def weighted_nodes(view: GraphView) -> list[int]:
 
 def set_input(model: onnx.ModelProto, node: onnx.NodeProto, slot: int, value: np.ndarray) -> None:
     """Feed ``value`` into ``node``'s input ``slot`` as a fresh initializer (shared
-    initializers elsewhere stay untouched)."""
-    base = f"{node.name or node.op_type}_planted_{slot}"
-    name = surgery.add_initializer(model, base, value)
-    while len(node.input) <= slot:
-        node.input.append("")
-    node.input[slot] = name
+    initializers elsewhere stay untouched; a quantized weight stays on its grid:
+    :func:`~convstudy.localization.repair.surgery.set_weight`)."""
+    surgery.set_weight(model, node, slot, value, f"{node.name or node.op_type}_planted_{slot}")
 
 
 def copy_with_view(model: onnx.ModelProto) -> tuple[onnx.ModelProto, GraphView]:

@@ -85,6 +85,37 @@ def _slice(values: list[np.ndarray], attrs: dict[str, Any]) -> np.ndarray | None
     return x[tuple(index)]
 
 
+def _dequantize(values: list[np.ndarray], attrs: dict[str, Any]) -> np.ndarray | None:
+    """DequantizeLinear of a constant: a quantized weight as the float values it stands for."""
+    x, scale = values[0], values[1]
+    zero = values[2] if len(values) > 2 else np.zeros((), dtype=x.dtype)
+    if attrs.get("block_size", 0):
+        return None
+    if scale.size > 1:
+        axis = int(attrs.get("axis", 1)) % x.ndim
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    dequantized = (x.astype(np.float64) - zero.astype(np.float64)) * scale.astype(np.float64)
+    return dequantized.astype(scale.dtype)
+
+
+def _quantize(values: list[np.ndarray], attrs: dict[str, Any]) -> np.ndarray | None:
+    """QuantizeLinear of a constant (weights a tool quantizes in the graph)."""
+    x, scale = values[0], values[1]
+    zero = values[2] if len(values) > 2 else np.zeros((), dtype=np.uint8)
+    if attrs.get("block_size", 0) or not np.issubdtype(zero.dtype, np.integer):
+        return None
+    if scale.size > 1:
+        axis = int(attrs.get("axis", 1)) % x.ndim
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    info = np.iinfo(zero.dtype)
+    q = np.rint(x.astype(np.float64) / scale.astype(np.float64)) + zero.astype(np.float64)
+    return np.clip(q, info.min, info.max).astype(zero.dtype)
+
+
 FOLDERS: dict[str, Folder] = {
     "Identity": lambda values, attrs: values[0],
     "Cast": _cast,
@@ -105,6 +136,8 @@ FOLDERS: dict[str, Folder] = {
     "Neg": lambda values, attrs: -values[0],
     "Sqrt": lambda values, attrs: np.sqrt(values[0]),
     "Reciprocal": lambda values, attrs: 1.0 / values[0],
+    "DequantizeLinear": _dequantize,
+    "QuantizeLinear": _quantize,
 }
 
 

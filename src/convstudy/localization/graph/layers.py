@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import onnx
 
-from convstudy.localization.graph import post_ops
+from convstudy.localization.graph import post_ops, quantization
 from convstudy.localization.graph.cores import Site, read_core
 from convstudy.localization.graph.layout import Perm, compose
 from convstudy.localization.graph.onnx_graph import GraphView, attributes
 from convstudy.localization.graph.post_ops import PostOp
-from convstudy.localization.graph.roles import CHAIN_CONNECTORS, NodeRoles
+from convstudy.localization.graph.roles import CHAIN_CONNECTORS, QUANTIZERS, NodeRoles
 
 #: Matching order of families at equal depth (any fixed order works; it must be shared).
 FAMILY_RANK = {
@@ -65,6 +65,8 @@ class Layer:
         pads: indices of zero ``Pad`` nodes folded into the convolution's padding.
         preds: indices (in :attr:`LayerGraph.layers`) of the layers feeding this one.
         depth: longest chain of layers from a graph input.
+        steps: the storage grid step of each quantized canonical parameter, element by
+            element (:mod:`~convstudy.localization.graph.quantization`).
     """
 
     kind: str
@@ -84,6 +86,7 @@ class Layer:
     pads: list[int] = field(default_factory=list)
     preds: list[int] = field(default_factory=list)
     depth: int = 0
+    steps: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_params(self) -> int:
@@ -99,6 +102,7 @@ class LayerGraph:
         roles: the role of each node and the layout of each tensor.
         layers: in canonical order: by depth, then family, then size, then graph order.
         owner: node index -> index of the layer that owns it.
+        quantization: what the graph quantizes, in words ("" for a float graph).
     """
 
     def __init__(self, model: onnx.ModelProto) -> None:
@@ -107,6 +111,11 @@ class LayerGraph:
         self.owner: dict[int, int] = {}
         self.layers: list[Layer] = []
         self._build()
+        self.quantization = quantization.describe(self.view)
+        if quantization.quantized(self.view):
+            grids = quantization.Grids(self.view)
+            for layer in self.layers:
+                layer.steps = quantization.parameter_steps(grids, layer)
 
     # -- building ----------------------------------------------------------------------
     def _build(self) -> None:
@@ -163,7 +172,7 @@ class LayerGraph:
                         total[s] += amounts[axis_map[2 + s]]
                         total[spatial + s] += amounts[rank + axis_map[2 + s]]
                     pads_nodes.append(producer)
-                elif pnode.op_type not in ("Identity", "Dropout"):
+                elif pnode.op_type not in ("Identity", "Dropout", *QUANTIZERS):
                     break
                 data_in = view.data_inputs(producer)
                 if not data_in:
@@ -174,10 +183,12 @@ class LayerGraph:
         return found
 
     def _trailing(
-        self, start: str, perm: Perm | None, absorbed: set[int]
+        self, start: str, perm: Perm | None, absorbed: set[int], signed: bool = False
     ) -> tuple[list[int], str, Perm | None, list[PostOp]]:
         """The chain of affine/activation nodes after ``start``: (nodes, end tensor,
-        its layout, raw post-ops)."""
+        its layout, raw post-ops). In a layer whose core computes ``signed`` values (a
+        convolution, a dense layer, a merge), a quantizer whose grid starts at 0 is the
+        ReLU a quantization tool folded into it, read with its dequantizer."""
         view = self.view
         nodes: list[int] = []
         raw: list[PostOp] = []
@@ -191,6 +202,14 @@ class LayerGraph:
             index = consumers[0]
             node = view.nodes[index]
             role = self.roles.role(index)
+            acted = any(op.kind == "act" for op in raw)
+            clamp = quantization.relu_of(view, index) if signed and not acted else None
+            if clamp is not None:
+                raw.append(PostOp("act", "Relu", nodes=[index]))
+                nodes += [index, *clamp[0]]
+                cur = clamp[1]
+                end, end_perm, kept = cur, cur_perm, len(nodes)
+                continue
             if node.op_type in CHAIN_CONNECTORS and role == "connector":
                 if node.op_type == "Transpose":
                     tperm = attributes(node).get("perm")
@@ -270,7 +289,8 @@ class LayerGraph:
             pads=list(pads[0]) if pads else [],
         )
         absorbed.update(layer.nodes)
-        nodes, end, end_perm, chain = self._trailing(layer.output, layer.perm, absorbed)
+        signed = core.family in ("conv", "dense", "merge")
+        nodes, end, end_perm, chain = self._trailing(layer.output, layer.perm, absorbed, signed)
         layer.nodes.extend(nodes)
         layer.output, layer.perm = end, end_perm
         self._finish(layer, core.post_ops + chain, core.channel_axis, absorbed)

@@ -207,6 +207,10 @@ class GraphView:
         for index, node in enumerate(self.nodes):
             reads = self.value_inputs(index)
             from_data = any(n in data for n in reads)
+            carried = _carrier(node, reads, data, self.elem_types)
+            if carried is not None:  # a quantized activation: integers standing for floats
+                data.add(carried)
+                continue
             embedding = (
                 node.op_type == "Gather"
                 and len(node.input) >= 2
@@ -229,6 +233,29 @@ class GraphView:
     def index_of(self, label: str) -> int:
         """Node index of a report name."""
         return self.labels.index(label)
+
+
+#: Ops whose integer output holds the same quantized values as their integer input.
+_CARRIERS = frozenset(
+    {"Identity", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "MaxPool", "Pad"}
+)
+
+
+def _carrier(
+    node: onnx.NodeProto, reads: list[str], data: set[str], elem_types: dict[str, int]
+) -> str | None:
+    """The output that carries a quantized activation, if ``node`` makes one: a quantizer's
+    first output, or an integer connector's output fed by a carrier (a dequantizer's float
+    output is data by the ordinary rule)."""
+    if not reads or reads[0] not in data or not node.output:
+        return None
+    out = node.output[0]
+    if node.op_type in ("QuantizeLinear", "DynamicQuantizeLinear"):
+        return out
+    integer = elem_types.get(reads[0]) not in FLOAT_TYPES | {0, None}
+    if node.op_type in _CARRIERS and integer and elem_types.get(out) == elem_types.get(reads[0]):
+        return out
+    return None
 
 
 def _labels(nodes: Iterable[onnx.NodeProto]) -> list[str]:

@@ -17,11 +17,15 @@ from convstudy.localization.graph import post_ops
 from convstudy.localization.graph.layout import Perm, compose, identity, native_flat_index
 from convstudy.localization.graph.onnx_graph import GraphView, attributes
 
+#: Quantize/dequantize pairs on activations carry a quantization error, not a computation:
+#: they connect the float layers they stand for (:mod:`.quantization`).
+QUANTIZERS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"})
 CONNECTORS = frozenset(
     {"Identity", "Dropout", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast"}
+    | QUANTIZERS
 )
 #: Connectors that keep every element in place (allowed inside a layer's trailing chain).
-CHAIN_CONNECTORS = frozenset({"Identity", "Dropout", "Transpose", "Cast"})
+CHAIN_CONNECTORS = frozenset({"Identity", "Dropout", "Transpose", "Cast"} | QUANTIZERS)
 #: Elementwise ops of several data inputs (a residual Add, a gate's Mul).
 MERGES = frozenset({"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean"})
 

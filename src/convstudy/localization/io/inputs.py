@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from convstudy.batch import oversized
 from convstudy.errors import ConvstudyError
 
 ModelLike = onnx.ModelProto | str | Path
@@ -152,10 +153,22 @@ def random_inputs(model: onnx.ModelProto, n: int, seed: int) -> np.ndarray:
             f"input {declared[0].name!r} has shape {_fmt_shape(dims)}: give inputs with --inputs"
         )
     shape = (n, *[int(d or 0) for d in dims[1:]])
+    refused = oversized(shape, dtype)
+    if refused:
+        raise LocalizationError(f"input {declared[0].name!r}: {refused}")
     rng = np.random.default_rng(seed)
     if np.issubdtype(dtype, np.integer):
         return rng.integers(0, _integer_high(model, declared[0].name), shape).astype(dtype)
     return rng.random(shape, dtype=np.float32).astype(dtype)
+
+
+def check_finite(x: np.ndarray, what: str) -> None:
+    """Refuse a batch with NaN or infinite values (the localization compares finite
+    numbers; a NaN input makes any model differ from itself)."""
+    if np.issubdtype(x.dtype, np.inexact):
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        if bad:
+            raise LocalizationError(f"{what}: {bad} values are NaN or infinite; refused")
 
 
 def adapt(x: np.ndarray, model: onnx.ModelProto, role: str) -> np.ndarray:

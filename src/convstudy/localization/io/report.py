@@ -17,6 +17,32 @@ def _cell(text: str | None) -> str:
     return "-" if not text else str(text).replace("|", "\\|")
 
 
+def verdict(loc: Localization) -> str:
+    """The localization in one line: equivalent (within what quantization explains), or
+    where it first diverges and by what (a value with its metric, a hyperparameter with
+    both settings, a layer only one model has with its name)."""
+    first = loc.first_divergent
+    quantized = loc.run.get("quantization") or {}
+    if first is None:
+        if not quantized:
+            return "equivalent within tolerance"
+        what = "; ".join(f"{role}: {kind}" for role, kind in quantized.items())
+        return (
+            f"equivalent within tolerance and the expected quantization error ({what}; "
+            f"outputs {_num(loc.outputs.relative)} relative, "
+            f"{_num(loc.outputs.expected)} expected)"
+        )
+    if first.stage == "structure":
+        return f"first divergence (structure): {first.detail}"
+    where = (
+        f"first divergence ({first.stage}): source {first.source_node} -> target "
+        f"{first.target_node} ({first.op_type})"
+    )
+    if first.stage == "hyperparameters":
+        return f"{where}, {first.detail}"
+    return f"{where}, {first.metric} = {_num(first.value)}"
+
+
 def markdown(loc: Localization, *, title: str = "Localization") -> str:
     """A Markdown report: verdict, outputs, one row per aligned layer, divergent details."""
     lines = [f"# {title}", ""]
@@ -24,7 +50,12 @@ def markdown(loc: Localization, *, title: str = "Localization") -> str:
     if first is None:
         lines.append(
             f"**Equivalent** within tolerance {loc.tolerance:g} (activations) and "
-            f"{loc.parameter_tolerance:g} (parameters)."
+            f"{loc.parameter_tolerance:g} (parameters)"
+            + (
+                f", and the error quantization explains ({loc.run['quantization']})."
+                if loc.run.get("quantization")
+                else "."
+            )
         )
     else:
         lines.append(
@@ -43,9 +74,9 @@ def markdown(loc: Localization, *, title: str = "Localization") -> str:
         "",
         (
             "| # | kind | source node | target node | parameters (max rel.) | hyperparameters "
-            "| activation (rel.) |"
+            "| activation (rel.) | quantization (expected rel.) |"
         ),
-        "| ---: | --- | --- | --- | ---: | --- | ---: |",
+        "| ---: | --- | --- | --- | ---: | --- | ---: | ---: |",
     ]
     p_max: dict[int, float] = {}
     p_flag: dict[int, bool] = {}
@@ -64,9 +95,11 @@ def markdown(loc: Localization, *, title: str = "Localization") -> str:
         act = acts.get(m.position)
         p_text = _num(p_max.get(m.position)) + (" **!**" if p_flag.get(m.position) else "")
         a_text = "-" if act is None else (_num(act.relative) + (" **!**" if act.divergent else ""))
+        q_text = "-" if act is None or not act.expected else _num(act.expected)
         lines.append(
             f"| {m.position} | {m.kind} | {_cell(m.source_node)} | {_cell(m.target_node)} "
-            f"| {p_text} | {_cell('; '.join(h_diff.get(m.position, [])))} | {a_text} |"
+            f"| {p_text} | {_cell('; '.join(h_diff.get(m.position, [])))} | {a_text} "
+            f"| {q_text} |"
         )
     divergent = [r for r in loc.parameters if r.divergent]
     if divergent:
@@ -74,13 +107,17 @@ def markdown(loc: Localization, *, title: str = "Localization") -> str:
             "",
             "## Divergent parameters",
             "",
-            "| # | target node | parameter | shape | mean abs diff | relative | note |",
-            "| ---: | --- | --- | --- | ---: | ---: | --- |",
+            (
+                "| # | target node | parameter | shape | mean abs diff | relative "
+                "| largest (rel.) | expected | note |"
+            ),
+            "| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
         ]
         for r in divergent:
             lines.append(
                 f"| {r.position} | {_cell(r.target_node)} | {r.parameter} | {r.shape} "
-                f"| {_num(r.mean_abs_diff)} | {_num(r.relative)} | {_cell(r.note)} |"
+                f"| {_num(r.mean_abs_diff)} | {_num(r.relative)} | {_num(r.max_relative)} "
+                f"| {_num(r.expected)} | {_cell(r.note)} |"
             )
     lines += ["", f"Run: {loc.run}", ""]
     return "\n".join(lines)

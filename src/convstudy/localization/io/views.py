@@ -7,7 +7,9 @@ PyTorch ``state_dict`` of a study model together with the model's name. Each for
 module makes its view (:mod:`convstudy.formats`); this module knows no format.
 
 A converted view is trusted only after it reproduced the model's own outputs on the
-inputs: :func:`verify` runs both and raises when they differ beyond ``VIEW_TOLERANCE``.
+inputs: :func:`verify` runs both and raises when they differ beyond ``VIEW_TOLERANCE``, or,
+for a quantized model, beyond what its activation quantization explains
+(:func:`~convstudy.localization.comparison.quantization.view_tolerance`).
 Frameworks are imported only for the formats that need them.
 """
 
@@ -25,7 +27,10 @@ from convstudy import formats, registry
 from convstudy.errors import ConfigError
 from convstudy.localization.comparison import runner
 from convstudy.localization.comparison.difference import relative_difference
+from convstudy.localization.comparison.quantization import view_tolerance
+from convstudy.localization.graph import quantization
 from convstudy.localization.graph.layout import align
+from convstudy.localization.graph.onnx_graph import GraphView
 from convstudy.localization.io.inputs import LocalizationError, input_names, load_model
 from convstudy.records import describe_exception
 
@@ -66,15 +71,56 @@ def _fail(role: str, path: Path, why: str) -> LocalizationError:
     return LocalizationError(f"{role} model {path}: {why}")
 
 
+def _reason(exc: Exception) -> str:
+    """One line: a format module's own refusal (a ValueError) as it says it, any other
+    exception of a converter or runtime with its type."""
+    if isinstance(exc, ValueError) and str(exc).strip():
+        return str(exc).strip().splitlines()[0]
+    text = describe_exception(exc)
+    return text[1:-1] if text[:1] == text[-1:] and text[:1] in "'\"" else text
+
+
 def _view(fmt: str, artifact: Path, spec: Any, role: str, shown: Path) -> View:
     """The view its format's module makes of ``artifact``, checked to be a usable graph."""
     try:
         made = formats.module(fmt).onnx_view(artifact, spec)
     except Exception as exc:  # any failure of a format's converter or runtime: one line
-        raise _fail(role, shown, describe_exception(exc).strip("'\"")) from exc
+        raise _fail(role, shown, _reason(exc)) from exc
     # a view that is the model itself gets the ONNX checks of a given file
     model = load_model(artifact, role) if made.own is None else made.model
+    _runnable(model, role, shown)
     return View(model, fmt, shown, made.own, made.how)
+
+
+#: Op domains onnxruntime's CPU provider implements.
+KNOWN_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft"})
+
+
+def _onnxruntime_reason(exc: Exception) -> str:
+    """onnxruntime's message without its status prefix and C++ source location."""
+    import re
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    return re.sub(r"^\S+\.(cc|h):\d+ (\S+\(.*?\) )?", "", text)
+
+
+def _runnable(model: onnx.ModelProto, role: str, shown: Path) -> None:
+    """Refuse a graph onnxruntime cannot load, naming a custom op when there is one."""
+    try:
+        runner.session(model)
+    except Exception as exc:  # onnxruntime raises its own exception types
+        custom = [n for n in model.graph.node if n.domain not in KNOWN_DOMAINS]
+        reason = _onnxruntime_reason(exc)
+        if custom:
+            node = custom[0]
+            raise _fail(
+                role,
+                shown,
+                f"op {node.op_type!r} of domain {node.domain!r} is not one onnxruntime runs "
+                f"(onnxruntime: {reason})",
+            ) from exc
+        raise _fail(role, shown, f"onnxruntime cannot load it ({reason})") from exc
 
 
 def _model_folder(folder: Path, role: str) -> View:
@@ -168,11 +214,20 @@ def verify(view: View, role: str, inputs: np.ndarray) -> None:
     if aligned is None:
         raise _fail(role, view.path, f"ONNX view output {mine.shape} vs the model's {own.shape}")
     rel = relative_difference(own, aligned)[2]
-    view.check = {"view_relative_difference": rel, "view_verified_on": int(inputs.shape[0])}
-    if not rel <= VIEW_TOLERANCE:
+    tolerance = VIEW_TOLERANCE
+    described = quantization.describe(GraphView(view.model))
+    if described:
+        tolerance = view_tolerance(view.model, {name: inputs}, VIEW_TOLERANCE)
+    view.check = {
+        "view_relative_difference": rel,
+        "view_tolerance": tolerance,
+        "view_verified_on": int(inputs.shape[0]),
+        **({"quantization": described} if described else {}),
+    }
+    if not rel <= tolerance:
         raise _fail(
             role,
             view.path,
             f"its ONNX view ({view.how}) does not reproduce its outputs (relative difference "
-            f"{rel:.3g} > {VIEW_TOLERANCE:g}); not trusted",
+            f"{rel:.3g} > {tolerance:.3g}); not trusted",
         )

@@ -19,13 +19,11 @@ def param_dtype(graph: LayerGraph, name: str) -> np.dtype:
 
 
 def set_input(model: onnx.ModelProto, node: onnx.NodeProto, slot: int, value: np.ndarray) -> str:
-    """Feed ``value`` into ``node``'s input ``slot`` as a fresh initializer; its name."""
-    base = f"{node.name or node.op_type}_repaired_{slot}"
-    name = surgery.add_initializer(model, base, np.ascontiguousarray(value))
-    while len(node.input) <= slot:
-        node.input.append("")
-    node.input[slot] = name
-    return name
+    """Feed ``value`` into ``node``'s input ``slot`` (on the weight's storage grid when it
+    has one: :func:`~.surgery.set_weight`); the initializer's name."""
+    return surgery.set_weight(
+        model, node, slot, value, f"{node.name or node.op_type}_repaired_{slot}"
+    )
 
 
 def bypass(graph: LayerGraph, index: int) -> None:

@@ -28,8 +28,10 @@ class RepairResult:
         success: the repair reduced the output error, did not increase the disagreement,
             and either reduced the disagreement or at least halved the error
             (:data:`~convstudy.localization.repair.rounds.ERROR_GAIN`): a change within
-            rounding noise is not a repair.
-        complete: success, with the disagreement at most 0.1% and no divergence left.
+            rounding noise is not a repair. For a quantized model: the output error is
+            reduced to within what its quantization explains, the disagreement not raised.
+        complete: success, with no divergence left and the disagreement at most 0.1% (a
+            quantized model keeps the labels its own quantization changes).
         remaining: divergent layers still found after the last round (source node names).
         reason: why it failed, when it did.
     """

@@ -35,6 +35,64 @@ def add_initializer(model: onnx.ModelProto, base: str, value: np.ndarray) -> str
     return name
 
 
+def set_weight(
+    model: onnx.ModelProto, node: onnx.NodeProto, slot: int, value: np.ndarray, base: str
+) -> str:
+    """Feed ``value`` into ``node``'s input ``slot``; return the initializer's name.
+
+    A weight the model stores on a grid stays on it: when the slot reads a
+    ``DequantizeLinear`` (int8) or a ``Cast`` of a float16 constant that only this node
+    reads, ``value`` is written there, quantized with the same scale and zero point (or
+    rounded to float16); otherwise it is a fresh float initializer.
+    """
+    name = node.input[slot] if slot < len(node.input) else ""
+    stored = node_by_output(model, name) if name else None
+    readers = [n for n in model.graph.node if name in n.input] if stored is not None else []
+    if stored is not None and len(readers) == 1:
+        grid = _grid_value(model, stored, value)
+        if grid is not None:
+            stored.input[0] = add_initializer(model, f"{base}_stored", grid)
+            return str(stored.input[0])
+    fresh = add_initializer(model, base, np.ascontiguousarray(value))
+    while len(node.input) <= slot:
+        node.input.append("")
+    node.input[slot] = fresh
+    return fresh
+
+
+def _grid_value(
+    model: onnx.ModelProto, stored: onnx.NodeProto, value: np.ndarray
+) -> np.ndarray | None:
+    """``value`` on the grid of the node ``stored`` that dequantizes a constant, or None."""
+    consts = {t.name: t for t in model.graph.initializer}
+    if stored.op_type == "Cast" and stored.input[0] in consts:
+        if numpy_helper.to_array(consts[stored.input[0]]).dtype == np.float16:
+            return np.asarray(value).astype(np.float16)
+        return None
+    if stored.op_type != "DequantizeLinear" or any(i not in consts for i in stored.input[:3] if i):
+        return None
+    old = numpy_helper.to_array(consts[stored.input[0]])
+    scale = numpy_helper.to_array(consts[stored.input[1]]).astype(np.float64)
+    zero = (
+        numpy_helper.to_array(consts[stored.input[2]]).astype(np.float64)
+        if len(stored.input) > 2 and stored.input[2]
+        else np.zeros(())
+    )
+    if old.shape != np.shape(value) or not np.issubdtype(old.dtype, np.integer):
+        return None
+    if scale.size > 1:
+        axis = 1
+        for attr in stored.attribute:
+            if attr.name == "axis":
+                axis = attr.i
+        shape = [1] * old.ndim
+        shape[axis % old.ndim] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    info = np.iinfo(old.dtype)
+    q = np.rint(np.asarray(value, dtype=np.float64) / scale) + zero
+    return np.clip(q, info.min, info.max).astype(old.dtype)
+
+
 def node_by_output(model: onnx.ModelProto, tensor: str) -> onnx.NodeProto | None:
     """The main-graph node producing ``tensor``."""
     for node in model.graph.node:
@@ -63,6 +121,17 @@ def make_identity(node: onnx.NodeProto, data_input: str) -> None:
     del node.output[:]
     node.output.append(output)
     del node.attribute[:]
+
+
+def add_node(
+    model: onnx.ModelProto, before: onnx.NodeProto, op_type: str, inputs: list[str], **attrs: Any
+) -> str:
+    """Insert ``op_type(*inputs)`` just before node ``before``; return its output."""
+    out = unique_name(model, f"{inputs[0]}__{op_type.lower()}")
+    new = onnx.helper.make_node(op_type, inputs, [out], name=unique_name(model, op_type), **attrs)
+    nodes = list(model.graph.node)
+    model.graph.node.insert(nodes.index(before), new)
+    return out
 
 
 def insert_after(
