@@ -119,6 +119,96 @@ def test_boundary_without_a_starting_point_fails_that_input(tmp_path: Path) -> N
     assert not result.success[y == y[0]].any() and result.x.shape == x.shape
 
 
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_boundary_records_its_distances_at_checkpoints(tmp_path: Path, framework: str) -> None:
+    # the trace follows foolbox's own loop: its last checkpoint is the attack's result
+    # (checked inside the attack), every input's distance only shrinks, and the counts
+    # within each bound are those of the final examples
+    folder = model_folder(tmp_path, "lenet5", framework)
+    spec = ModelSpec.load(folder)
+    net = frameworks.load(folder, spec)
+    predict = frameworks.adapter(framework).predictor(net)
+    # plain grey images of every level: a model with untrained weights labels them
+    # variously, so that each input has a pool image of another label to start from
+    pool_x = np.broadcast_to(np.linspace(0, 255, 32).astype(np.uint8)[:, None, None, None],
+                             (32, 28, 28, 1)).copy()  # fmt: skip
+    pool = (pool_x, predict(spec.layout.prepare(pool_x)).argmax(axis=1))
+    assert len(set(pool[1])) > 1
+    x = neutral_inputs("lenet5", n=6)
+    y = predict(spec.layout.prepare(x)).argmax(axis=1)
+    settings = {"steps": 40, "spherical_step": 0.01, "source_step": 0.001,
+                "checkpoints": [10, 20, 99], "epsilon_linf": 0.5, "epsilon_l2": 8.0}  # fmt: skip
+    result = boundary.attack(net, spec, x, y, settings=settings, seed=0, pool=pool)
+    trajectory = result.facts["trajectory"]
+    assert trajectory["steps"] == [10, 20, 40]  # checkpoints below the steps, and the last
+    assert np.all(np.diff(trajectory["median_l2"]) <= 0)
+    started = np.array([bool(np.any(pool[1] != label)) for label in y])
+    assert started.any()
+    l2, linf = attacks.perturbation(x[started], result.x[started])
+    assert trajectory["median_l2"][-1] == pytest.approx(np.median(l2), rel=1e-5)
+    assert trajectory["median_linf"][-1] == pytest.approx(np.median(linf), rel=1e-5)
+    assert trajectory["k_linf"][-1] == int((linf <= 0.5 + attacks.BOUND_SLACK).sum())
+    assert trajectory["k_l2"][-1] == int((l2 <= 8.0 + attacks.BOUND_SLACK).sum())
+
+
+def test_robustness_outcomes_pair_the_inputs_and_bound_them(tmp_path: Path) -> None:
+    from convstudy.jobs import robustness
+
+    clean = np.zeros((4, 2, 2, 1), np.uint8)
+    adversarial = np.zeros((4, 2, 2, 1), np.float32)
+    adversarial[:, 0, 0, 0] = [0.01, 0.2, 0.01, 0.2]  # L-infinity (and L2) of each input
+    data = {"clean": clean, "x": adversarial}
+    success_o = np.array([True, True, True, False])
+    success_c = np.array([True, False, False, True])
+    settings = {"steps": 10, "epsilon_linf": 0.05, "epsilon_l2": 1.0}
+    outcomes = robustness.outcomes(data, success_o, success_c, settings)
+    assert outcomes["any"] == {"bound": "none", "epsilon": None, "n": 4, "k_original": 3,
+                               "k_converted": 2, "original_only": 2, "converted_only": 1}  # fmt: skip
+    # within L-infinity 0.05: inputs 0 and 2 only
+    assert {k: outcomes["linf"][k] for k in ("k_original", "k_converted", "original_only")} == {
+        "k_original": 2, "k_converted": 1, "original_only": 1,
+    }  # fmt: skip
+    assert outcomes["l2"]["k_original"] == 3 and outcomes["l2"]["bound"] == "L2 ≤ 1"
+    fgsm = robustness.outcomes(data, success_o, success_c, {"epsilon": 0.1})
+    assert set(fgsm) == {"any"} and fgsm["any"]["bound"] == "L∞ ≤ 0.1"
+
+
+def test_tables_show_intervals_tests_and_one_seed_as_such() -> None:
+    from convstudy.report.robustness import table5_robustness_cnn, table_rq3_tests
+
+    def row(seed: int, fmt: str, attack: str, k_o: int, k_c: int, o_only: int, c_only: int,
+            status: str = "ok") -> dict[str, object]:  # fmt: skip
+        counts = {"n": 100, "k_original": k_o, "k_converted": k_c, "original_only": o_only,
+                  "converted_only": c_only}  # fmt: skip
+        return {
+            "model": "lenet5", "framework": "torch", "seed": seed, "attack": attack,
+            "format": fmt, "n": 100, "degenerate": False, "status": status, "reason": None,
+            "selected": True, "success_original": k_o / 100, "success_converted": k_c / 100,
+            "disagreement_adversarial": 0.0, "disagreement_clean": 0.0,
+            "abs_error_adversarial_prob": 1e-8, "abs_error_adversarial_logit": 1e-7,
+            **{f"outcomes_any_{k}": v for k, v in counts.items()},
+            "outcomes_any_bound": "none" if attack == "boundary" else "L∞ ≤ 0.1",
+        }  # fmt: skip
+
+    frame = pd.DataFrame([
+        row(0, "onnx+onnx-fp16", "boundary", 100, 80, 20, 0),
+        row(1, "onnx+onnx-fp16", "boundary", 100, 90, 10, 0),
+        row(0, "onnx", "fgsm", 12, 12, 0, 0),
+    ])  # fmt: skip
+    table = table5_robustness_cnn(frame).set_index(["attack", "format"])
+    boundary_row = table.loc[("boundary", "onnx-fp16")]
+    assert boundary_row["success_original"] == "1 (by construction)"
+    # per-seed rates 0.8 and 0.9: mean ± std, then the Wilson interval of 170 of 200
+    assert boundary_row["success_converted"] == "0.850 ± 0.071 [0.794, 0.893]"
+    assert boundary_row["discordant (o/c)"] == "30/0" and boundary_row["mcnemar_p"] == "< 0.001"
+    assert boundary_row["disagreement_clean"] == "0 (by construction)"
+    fgsm_row = table.loc[("fgsm", "onnx")]
+    assert fgsm_row["success_original"] == "0.120 (n = 1) [0.070, 0.198]"
+    assert "±" not in "".join(map(str, fgsm_row.values)) and fgsm_row["mcnemar_p"] == "1"
+    pooled = table_rq3_tests(frame).set_index(["attack", "format"])
+    assert pooled.loc[("boundary", "onnx-fp16"), "n"] == 200
+
+
 def test_text_helpers_keep_unknown_words_apart() -> None:
     vocab = ["<pad>", "<unk>", "good", "film"]
     assert genetic.ids_to_text(np.array([0, 0, 2, UNK_ID, 3]), vocab) == "good oovword film"

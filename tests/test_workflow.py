@@ -30,9 +30,9 @@ def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     # weights of the 3 CoreML formats read back; one gather job per table; the
     # matched-initialisation ablation: LSTM and GRU in Keras from PyTorch's initial
     # weights, both seeds, and its table.
-    # RQ3 on seed 0: 6 image cells x (FGSM, Boundary) and 4 text cells x genetic (with the
-    # run's word embedding, resolved once), each replayed on 6 targets and compared on 5
-    # routes; Boundary on the 6 ONNX models.
+    # RQ3 on both seeds: 12 image cells x (FGSM, Boundary) and 8 text cells x genetic
+    # (with the run's word embedding, resolved once), each replayed on 6 targets and
+    # compared on 5 routes; Boundary on the 12 ONNX models.
     # The matrix (seed 0, every model): 7 torch and 9 keras paths with 6 and 8 hops beside
     # RQ1's, each hop converted, predicted and compared: 5 x 14 more of each, and 5 x 16
     # path records. Localization: which converted models it runs on is known only
@@ -40,8 +40,8 @@ def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     assert counts == {
         "prepare_dataset": 3, "train": 20, "convert": 100 + 70, "read_weights": 60,
         "predict": 120 + 70, "compare": 100 + 70, "gather": 9, "report_fidelity": 1,
-        "train_matched": 4, "ablation_init": 1, "embedding": 1, "select": 10, "attack": 16,
-        "attack_direct": 6, "replay": 96, "robustness": 80, "report_robustness": 1,
+        "train_matched": 4, "ablation_init": 1, "embedding": 1, "select": 20, "attack": 32,
+        "attack_direct": 12, "replay": 192, "robustness": 160, "report_robustness": 1,
         "matrix_path": 80, "matrix_report": 1, "localization_pairs": 1,
         "localization_report": 1, "all": 1,
     }  # fmt: skip
@@ -50,11 +50,12 @@ def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
 def test_named_targets_schedule_only_their_stage(tmp_path: Path, data_dir: Path) -> None:
     env = {"CONVSTUDY_DATA_DIR": str(data_dir)}
     rq3 = dry_run(tmp_path, "rq3", env=env)
-    # RQ3 needs the seed-0 cells' RQ1 predictions (they choose the attacked inputs), then
-    # its own jobs; nothing of the matrix, the ablation, localization or the weight read-back
+    # RQ3 needs the attacked seeds' RQ1 predictions (they choose the attacked inputs),
+    # then its own jobs; nothing of the matrix, the ablation, localization or the weight
+    # read-back
     assert rq3 == {
-        "embedding": 1, "prepare_dataset": 3, "train": 10, "convert": 50, "predict": 60,
-        "select": 10, "attack": 16, "attack_direct": 6, "replay": 96, "robustness": 80,
+        "embedding": 1, "prepare_dataset": 3, "train": 20, "convert": 100, "predict": 120,
+        "select": 20, "attack": 32, "attack_direct": 12, "replay": 192, "robustness": 160,
         "gather": 2, "report_robustness": 1, "rq3": 1,
     }  # fmt: skip
     matrix = dry_run(tmp_path, "matrix", env=env)
@@ -105,7 +106,8 @@ def test_tiny_run_produces_every_table(tiny_run: Path) -> None:
         assert (report / f"{name}.md").read_text().count("\n") > 4
     assert (report / "figure2_training.png").read_bytes()[:4] == b"\x89PNG"
     assert (report / "figure2_training.svg").read_text().lstrip().startswith("<?xml")
-    for name in ("table5_robustness_cnn", "table6_robustness_rnn", "table7_indicator"):
+    for name in ("table5_robustness_cnn", "table6_robustness_rnn", "table7_indicator",
+                 "boundary_bounded", "boundary_steps", "rq3_tests"):  # fmt: skip
         assert (report / f"{name}.md").read_text().count("\n") > 3
     for name in ("figure3_attack_cnn", "figure4_attack_rnn"):
         assert (report / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
@@ -237,6 +239,14 @@ def test_tiny_run_attacks_and_replays(tiny_run: Path) -> None:
     assert len(onnx) == 6  # every attack replayed on every ONNX model
     # ONNX FP32 reproduces the originals on the adversarial inputs
     assert (onnx["disagreement_adversarial"] <= 0.125).all()
+    # the per-input outcomes behind S_o and S_c, and the Boundary attack's bounded ones
+    ran = robust[robust["status"] == "ok"]
+    assert (ran["outcomes_any_n"] == ran["n"]).all()
+    assert np.allclose(ran["outcomes_any_k_original"] / ran["n"], ran["success_original"])
+    boundary = ran[ran["attack"] == "boundary"]
+    assert (boundary["outcomes_linf_k_original"] <= boundary["outcomes_any_k_original"]).all()
+    # its distances at the checkpoint and at the last step (tiny config: 100 and 200)
+    assert set(attacked.xs("boundary", level="attack")["facts_trajectory_steps"]) == {"100;200"}
     # one selection per cell serves every attack: same clean inputs for FGSM and Boundary
     cell = tiny_run / "results/robustness/lenet5/keras/seed0"
     with (

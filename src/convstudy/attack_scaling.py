@@ -4,9 +4,10 @@ Usage: ``python -m convstudy.attack_scaling [--workdir .benchmark]`` after a fin
 of the default study there (``make benchmark``). It runs the study's own ``attack`` job on
 that run's trained models (seed 0): FGSM and Boundary on LeNet-5 and ResNet-18 (PyTorch)
 for 4, 8 and 16 inputs; the genetic attack on the PyTorch GRU for reviews of 10-40, 41-70
-and 71-100 words (4 each; the model sees the first 64). Each (model, attack) is first run
-once on one input and that run is discarded (imports, first-call set-up). Inputs are those the original classifies correctly, the first of
-each group in evaluation order. Prints a Markdown table and writes it to
+and 71-100 words (4 each; the model sees a review's last 64 tokens, longer ones are cut at
+the front). Each (model, attack) is first run once on one input and that run is discarded
+(imports, first-call set-up). Inputs are those the original classifies correctly, the
+first of each group in evaluation order. Prints a Markdown table and writes it to
 ``<workdir>/attack_scaling.md``. One job at a time, one thread: per-input numbers are
 comparable with the attack cost table of the report.
 """

@@ -138,7 +138,14 @@ LOULOUDAKIS_LOCALIZATION = f"results/louloudakis/localization/{CELL}/{{base}}/{{
 # ---- what the report rules write, per stage
 
 REPORT_TABLES = ("table1_accuracy", "table2_errors", "table3_time", "table4_size")
-ROBUSTNESS_TABLES = ("table5_robustness_cnn", "table6_robustness_rnn", "table7_indicator")
+ROBUSTNESS_TABLES = (
+    "table5_robustness_cnn",
+    "table6_robustness_rnn",
+    "table7_indicator",
+    "boundary_bounded",
+    "boundary_steps",
+    "rq3_tests",
+)
 ROBUSTNESS_FIGURES = ("figure3_attack_cnn", "figure4_attack_rnn")
 MATRIX_REPORT = ("matrix_paths", "matrix_hops")
 #: The named targets of the workflow (``snakemake --cores 2 rq3``), in the order of the study.

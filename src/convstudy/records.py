@@ -277,9 +277,17 @@ class RobustnessRecord(Record):
     format: str
     n: int
     degenerate: bool = False
+    #: whether the converted model took part in choosing the attacked inputs (then every
+    #: one is classified correctly by it, and its clean disagreement is 0 by construction)
+    selected: bool | None = None
     #: attack success rate on the original (S_o) and on the converted model (S_c)
     success_original: float | None = None
     success_converted: float | None = None
+    #: per-input outcomes behind S_o and S_c, as counts (:class:`convstudy.stats.Paired`:
+    #: n, k_original, k_converted, original_only, converted_only) with the bound within
+    #: which a success counts (``bound``, ``epsilon``): ``any`` as the attack ran (S_o,
+    #: S_c); for attacks with perturbation bounds also ``linf`` and ``l2``
+    outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
     disagreement_adversarial: float | None = None
     disagreement_clean: float | None = None
     abs_error_adversarial_logit: float | None = None

@@ -125,8 +125,9 @@ class Converter:
 class Attack:
     """An adversarial attack (RQ3): its module (:mod:`convstudy.attacks`), the kind of model
     it attacks ("image" or "text"), its env, the pinned packages its results depend on,
-    the config key (under ``robustness``) of its settings, and whether it reads the run's
-    word embedding (rule ``embedding``, :mod:`convstudy.attacks.embedding`)."""
+    the config key (under ``robustness``) of its settings, whether it reads the run's
+    word embedding (rule ``embedding``, :mod:`convstudy.attacks.embedding`), and whether
+    it minimises the perturbation without a bound."""
 
     name: str
     module: str
@@ -136,6 +137,10 @@ class Attack:
     settings: str
     label: str
     embedding: bool = False
+    #: a minimisation without a bound (the Boundary attack): every input it can start
+    #: from ends adversarial on the attacked model, so its success there is 1 by
+    #: construction and its information is in the distance reached
+    unbounded: bool = False
 
 
 MODELS: dict[str, Model] = {
@@ -376,6 +381,7 @@ ATTACKS: dict[str, Attack] = {
             ("foolbox",),
             "boundary",
             "Boundary",
+            unbounded=True,
         ),
         Attack(
             "genetic",

@@ -119,6 +119,24 @@ rule report_robustness:
             category="Tables",
             labels={"table": "VII: robustness indicator"},
         ),
+        bounded=report(
+            "results/report/boundary_bounded.html",
+            caption="../report/boundary_bounded.rst",
+            category="Tables",
+            labels={"table": "Boundary within bounds"},
+        ),
+        steps=report(
+            "results/report/boundary_steps.html",
+            caption="../report/boundary_steps.rst",
+            category="Tables",
+            labels={"table": "Boundary distance against steps"},
+        ),
+        tests=report(
+            "results/report/rq3_tests.html",
+            caption="../report/rq3_tests.rst",
+            category="Tables",
+            labels={"table": "RQ3 pooled tests"},
+        ),
         cost=report(
             "results/report/attack_cost.html",
             caption="../report/attack_cost.rst",

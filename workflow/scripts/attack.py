@@ -11,6 +11,11 @@ from convstudy.scripting import job_log
 with job_log(snakemake):
     from convstudy.jobs import attack
 
+    # the run's resolved word embedding: a one-path input list for the attacks that read
+    # one, empty (or absent: attack_direct) for the others
+    embedding = snakemake.input.get("embedding") or None
+    if embedding is not None and not isinstance(embedding, str):
+        embedding = embedding[0]
     attack.run(
         model=snakemake.wildcards.model,
         framework=snakemake.wildcards.framework,

@@ -70,6 +70,32 @@ def perturbation(x: np.ndarray, adversarial: np.ndarray) -> tuple[np.ndarray, np
     return np.linalg.norm(diff, axis=1), np.abs(diff).max(axis=1, initial=0.0)
 
 
+#: Slack when a perturbation is compared with a bound ([0, 1] pixel units): float32
+#: round-off, far below one grey level (1/255).
+BOUND_SLACK = 1e-6
+
+
+def bounds(settings: Mapping[str, Any]) -> dict[str, float]:
+    """An attack's perturbation bounds (``"linf"``, ``"l2"``; [0, 1] pixel units) within
+    which an example counts as a bounded success, from its settings ``epsilon_linf`` and
+    ``epsilon_l2`` (the Boundary attack's; none for the others)."""
+    return {
+        norm: float(settings[f"epsilon_{norm}"])
+        for norm in ("linf", "l2")
+        if settings.get(f"epsilon_{norm}") is not None
+    }
+
+
+def within(
+    x: np.ndarray, adversarial: np.ndarray, bound: Mapping[str, float]
+) -> dict[str, np.ndarray]:
+    """Per bound of ``bound`` (as :func:`bounds` gives), per input: whether its
+    perturbation lies within it."""
+    l2, linf = perturbation(x, adversarial)
+    norms = {"l2": l2, "linf": linf}
+    return {norm: norms[norm] <= epsilon + BOUND_SLACK for norm, epsilon in bound.items()}
+
+
 def save(path: str | Path, *, clean: np.ndarray, labels: np.ndarray, result: Adversarial,
          indices: np.ndarray) -> None:  # fmt: skip
     """Write an adversarial set (npz): the adversarial and clean inputs, labels, success,

@@ -2,19 +2,59 @@
 Needs numpy only.
 
 S_o and S_c are the attack's success rates (share of the selected inputs whose label is
-no longer the true one) on the original and on the converted model; also the label
-disagreement between the two on the adversarial and on the clean inputs, and the mean
-absolute output error on the adversarial set (logits, and softmax probabilities).
+no longer the true one) on the original and on the converted model. The record keeps the
+per-input outcomes behind them as counts (:class:`convstudy.stats.Paired`), from which the
+report draws intervals and McNemar's test; for an attack with perturbation bounds (the
+Boundary attack: ``epsilon_linf``, ``epsilon_l2``) also the success within each bound.
+Also: the label disagreement between the two models on the adversarial and on the clean
+inputs (the latter 0 by construction for a converted model that took part in choosing
+the inputs: ``selected``), and the mean absolute output error on the adversarial set
+(logits, and softmax probabilities).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from convstudy import attacks, metrics
 from convstudy.records import AttackRecord, RobustnessRecord
+from convstudy.stats import Paired
+
+
+def bound_label(settings: Mapping[str, Any]) -> str:
+    """What bounds an attack's examples as it ran, from its settings."""
+    if settings.get("epsilon") is not None:  # FGSM's step
+        return f"L∞ ≤ {settings['epsilon']:g}"
+    if settings.get("max_modification") is not None:  # the genetic attack's word budget
+        return f"≤ {settings['max_modification']:.0%} of words"
+    return "none"
+
+
+def outcomes(
+    data: Mapping[str, np.ndarray], success_original: np.ndarray,
+    success_converted: np.ndarray, settings: Mapping[str, Any],
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """The paired outcomes as the attack ran (``any``) and within each of its bounds."""
+    paired: dict[str, tuple[dict[str, Any], Paired]] = {
+        "any": (
+            {"bound": bound_label(settings), "epsilon": None},
+            Paired.of(success_original, success_converted),
+        )
+    }
+    bound = attacks.bounds(settings)
+    inside = attacks.within(data["clean"], data["x"], bound) if bound else {}
+    for norm, mask in inside.items():
+        label = {"linf": "L∞", "l2": "L2"}[norm]
+        paired[norm] = (
+            {"bound": f"{label} ≤ {bound[norm]:g}", "epsilon": bound[norm]},
+            Paired.of(success_original & mask, success_converted & mask),
+        )
+    return {key: {**facts, **dataclasses.asdict(counts)} for key, (facts, counts) in paired.items()}
 
 
 def run(
@@ -26,7 +66,7 @@ def run(
     record = RobustnessRecord(
         model=attacked.model, framework=attacked.framework, seed=attacked.seed,
         attack=attacked.attack, format=route, n=attacked.n, degenerate=attacked.degenerate,
-        provenance=attacked.provenance,
+        selected=route in attacked.selected_by, provenance=attacked.provenance,
     )  # fmt: skip
     statuses = {
         name: attacks.replay_status(path)
@@ -41,11 +81,15 @@ def run(
     elif statuses["converted"][0] != "ok":
         record.skip(statuses["converted"][1])
     else:
-        labels = attacks.load(adversarial)["labels"]
+        data = attacks.load(adversarial)
+        labels = data["labels"]
         with np.load(original) as o, np.load(converted) as c:
             adv_o, adv_c, clean_o, clean_c = o["x"], c["x"], o["clean"], c["clean"]
-        record.success_original = float(np.mean(metrics.labels(adv_o) != labels))
-        record.success_converted = float(np.mean(metrics.labels(adv_c) != labels))
+        success_o = metrics.labels(adv_o) != labels
+        success_c = metrics.labels(adv_c) != labels
+        record.success_original = float(np.mean(success_o))
+        record.success_converted = float(np.mean(success_c))
+        record.outcomes = outcomes(data, success_o, success_c, attacked.settings)
         record.disagreement_adversarial = metrics.disagreement(adv_o, adv_c)
         record.disagreement_clean = metrics.disagreement(clean_o, clean_c)
         errors = metrics.compare_outputs(adv_o, adv_c)

@@ -11,12 +11,16 @@ import pandas as pd
 from convstudy.atomic import atomic_output
 from convstudy.report.figures import figure2_training
 from convstudy.report.robustness import (
+    INDICATOR_NOTE,
     figure3_attack_cnn,
     figure4_attack_rnn,
     table5_robustness_cnn,
     table6_robustness_rnn,
     table7_indicator,
     table_attack_cost,
+    table_boundary_bounded,
+    table_boundary_steps,
+    table_rq3_tests,
 )
 from convstudy.report.tables import table1_accuracy, table2_errors, table3_time, table4_size
 
@@ -25,12 +29,18 @@ logger = logging.getLogger(__name__)
 #: Each report table: its file stem, title, the gathered table it is made from, and how.
 TABLES = {
     "table1_accuracy": (
-        "Table I: accuracy (mean ± std over seeds)",
+        (
+            "Table I: accuracy (mean ± std over seeds, or n = 1; Wilson 95 % interval of the "
+            "inputs pooled over seeds)"
+        ),
         "predictions",
         table1_accuracy,
     ),
     "table2_errors": (
-        "Table II: output errors and label disagreement",
+        (
+            "Table II: output errors and label disagreement (disagreement with its Wilson 95 % "
+            "interval)"
+        ),
         "comparisons",
         table2_errors,
     ),
@@ -42,19 +52,44 @@ FIGURES = {"figure2_training": ("training", figure2_training)}
 #: RQ3's tables and figures, written by the robustness report.
 ROBUSTNESS_TABLES = {
     "table5_robustness_cnn": (
-        "Table V: CNNs under FGSM and Boundary, original vs converted (mean ± std over seeds)",
+        (
+            "Table V: CNNs under FGSM and Boundary, original vs converted (rates: mean ± std "
+            "over seeds, or n = 1, and the Wilson 95 % interval of the pooled inputs; McNemar's "
+            "exact test)"
+        ),
         "robustness",
         table5_robustness_cnn,
     ),
     "table6_robustness_rnn": (
-        "Table VI: RNNs under the genetic word-substitution attack, original vs converted",
+        (
+            "Table VI: RNNs under the genetic word-substitution attack, original vs converted "
+            "(as Table V)"
+        ),
         "robustness",
         table6_robustness_rnn,
     ),
     "table7_indicator": (
-        "Table VII: robustness indicator R (smaller is better)",
+        (
+            "Table VII: robustness indicator R (smaller is better), beside |S_c - S_o| with its "
+            "95 % interval"
+        ),
         "robustness",
         table7_indicator,
+    ),
+    "boundary_bounded": (
+        "Boundary attack: success within stated bounds, original vs converted",
+        "robustness",
+        table_boundary_bounded,
+    ),
+    "boundary_steps": (
+        "Boundary attack: distance reached against steps",
+        "attacks",
+        table_boundary_steps,
+    ),
+    "rq3_tests": (
+        "RQ3: S_o against S_c pooled over models, frameworks and seeds (McNemar's exact test)",
+        "robustness",
+        table_rq3_tests,
     ),
     "attack_cost": (
         "Attack cost: the original models, and converted models attacked directly",
@@ -62,6 +97,8 @@ ROBUSTNESS_TABLES = {
         table_attack_cost,
     ),
 }
+#: A note printed under a table (Markdown and HTML).
+NOTES = {"table7_indicator": INDICATOR_NOTE}
 ROBUSTNESS_FIGURES = {
     "figure3_attack_cnn": ("robustness", figure3_attack_cnn),
     "figure4_attack_rnn": ("robustness", figure4_attack_rnn),
@@ -84,15 +121,16 @@ def report_contents() -> dict[str, str]:
     return {**dict.fromkeys(tables, "table"), **dict.fromkeys(figures, "figure")}
 
 
-def write_table(table: pd.DataFrame, out_dir: Path, name: str, title: str) -> None:
+def write_table(table: pd.DataFrame, out_dir: Path, name: str, title: str, note: str = "") -> None:
     """Write ``table`` as ``<name>.csv``, ``<name>.md`` and ``<name>.html`` (the last two
-    with its title; the HTML page is what the Snakemake report shows)."""
+    with its title and ``note``; the HTML page is what the Snakemake report shows)."""
     with atomic_output(out_dir / f"{name}.csv") as tmp:
         table.to_csv(tmp, index=False)
     with atomic_output(out_dir / f"{name}.md") as tmp:
-        tmp.write_text(f"**{title}**\n\n" + table.to_markdown(index=False) + "\n")
+        footer = f"\n{note}\n" if note else ""
+        tmp.write_text(f"**{title}**\n\n" + table.to_markdown(index=False) + "\n" + footer)
     with atomic_output(out_dir / f"{name}.html") as tmp:
-        tmp.write_text(html_page(table, name, title))
+        tmp.write_text(html_page(table, name, title, note))
     logger.info("wrote %s (%d rows)", name, len(table))
 
 
@@ -106,13 +144,13 @@ def write_report(tables: dict[str, str | Path], out_dir: str | Path, *, part: st
         (TABLES, FIGURES) if part == "main" else (ROBUSTNESS_TABLES, ROBUSTNESS_FIGURES)
     )
     for name, (title, source, make) in table_set.items():
-        write_table(make(frames[source]), out_dir, name, title)
+        write_table(make(frames[source]), out_dir, name, title, NOTES.get(name, ""))
     for name, (source, draw) in figure_set.items():
         draw(frames[source], out_dir / f"{name}.png", out_dir / f"{name}.svg")
 
 
-def html_page(table: pd.DataFrame, name: str, title: str) -> str:
-    """A self-contained HTML page: the title and the table (``id`` = ``name``)."""
+def html_page(table: pd.DataFrame, name: str, title: str, note: str = "") -> str:
+    """A self-contained HTML page: the title, the table (``id`` = ``name``) and a note."""
     body = table.to_html(index=False, table_id=name, na_rep="", border=0, escape=True)
     style = (
         "body{font-family:sans-serif;font-size:13px}"
@@ -120,7 +158,9 @@ def html_page(table: pd.DataFrame, name: str, title: str) -> str:
     )
     return (
         f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{escape(title)}</title>"
-        f"<style>{style}</style></head>\n<body><h3>{escape(title)}</h3>\n{body}\n</body></html>\n"
+        f"<style>{style}</style></head>\n<body><h3>{escape(title)}</h3>\n{body}\n"
+        + (f"<p>{escape(note)}</p>\n" if note else "")
+        + "</body></html>\n"
     )
 
 

@@ -2,41 +2,76 @@
 
 Cells that did not run (the CoreML runtime off macOS, a failed conversion) are shown as
 such, with the reason, never left out.
+
+A value over seeds is shown as "mean ± std" where two seeds or more ran, and as "value
+(n = 1)" for one seed. A rate (accuracy, label disagreement) also gets the Wilson 95 %
+interval of its inputs pooled over the seeds, in brackets (:mod:`convstudy.stats`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
 from convstudy import registry
+from convstudy.stats import count, wilson
 
 KEYS = ["model", "framework"]
 NOT_RUN = "not run"
+#: How a value of one seed is shown: a standard deviation of 0 would read as certainty.
+ONE_SEED = "(n = 1)"
 
 
-def _mean_std(values: pd.Series, digits: str) -> str:
+def mean_std(values: pd.Series, digits: str) -> str:
+    """ "mean ± std" over seeds (two or more values), "value (n = 1)" for one value."""
     values = values.dropna().astype(float)
     if values.empty:
         return NOT_RUN
-    std = values.std(ddof=1) if len(values) > 1 else 0.0
-    return f"{values.mean():{digits}} ± {std:{digits}}"
+    if len(values) == 1:
+        return f"{values.iloc[0]:{digits}} {ONE_SEED}"
+    return f"{values.mean():{digits}} ± {values.std(ddof=1):{digits}}"
 
 
-def summarise(frame: pd.DataFrame, by: Sequence[str], metrics: dict[str, str]) -> pd.DataFrame:
+def interval(k: int, n: int) -> str:
+    """The Wilson 95 % interval of ``k`` of ``n``, as "[low, high]"."""
+    low, high = wilson(k, n)
+    return f"[{low:.3f}, {high:.3f}]"
+
+
+def rate(rates: pd.Series, sizes: pd.Series, digits: str) -> str:
+    """A rate over seeds (each seed's rate of its ``sizes`` inputs): as :func:`mean_std`,
+    then the Wilson interval of the inputs pooled over the seeds."""
+    ran = rates.notna() & sizes.notna()
+    if not ran.any():
+        return NOT_RUN
+    k = sum(count(r, int(n)) for r, n in zip(rates[ran], sizes[ran]))
+    return f"{mean_std(rates[ran], digits)} {interval(k, int(sizes[ran].sum()))}"
+
+
+def summarise(
+    frame: pd.DataFrame,
+    by: Sequence[str],
+    metrics: dict[str, str],
+    rates: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """Mean ± std over seeds of each metric (format spec as value), per group; plus n seeds.
 
-    A ``note`` column joins the distinct reasons of the group's rows that are not ``ok``.
+    ``rates``: metrics that are rates, each with the column of its number of inputs; they
+    also get their pooled Wilson interval (:func:`rate`). A ``note`` column joins the
+    distinct reasons of the group's rows that are not ``ok``.
     """
+    rates = rates or {}
     rows = []
     for key, group in frame.groupby(list(by), sort=False):
         row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
         row["seeds"] = group["seed"].nunique()
         for metric, digits in metrics.items():
-            row[metric] = _mean_std(
-                group[metric] if metric in group else pd.Series(dtype=float), digits
-            )
+            values = group[metric] if metric in group else pd.Series(dtype=float)
+            if metric in rates and rates[metric] in group:
+                row[metric] = rate(values, group[rates[metric]], digits)
+            else:
+                row[metric] = mean_std(values, digits)
         if "status" in group:
             reasons = group.loc[group["status"] != "ok", "reason"].dropna().unique()
             row["note"] = "; ".join(reasons)
@@ -60,9 +95,10 @@ def _wide(table: pd.DataFrame, value: str) -> pd.DataFrame:
 
 
 def table1_accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy of the original and of each converted model."""
+    """Accuracy of the original and of each converted model, with its Wilson interval."""
     frame = predictions.assign(column=predictions["target"].map(target_column))
-    return _wide(summarise(frame, KEYS + ["column"], {"accuracy": ".4f"}), "accuracy")
+    table = summarise(frame, KEYS + ["column"], {"accuracy": ".4f"}, {"accuracy": "n_eval"})
+    return _wide(table, "accuracy")
 
 
 #: Table II's error columns: the published space (probabilities) first, then logits.
@@ -88,6 +124,7 @@ def table2_errors(comparisons: pd.DataFrame) -> pd.DataFrame:
             "disagreement": ".4f",
             "nonfinite_samples": ".0f",
         },
+        {"disagreement": "n_eval"},
     )
 
 
