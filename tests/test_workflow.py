@@ -110,10 +110,16 @@ def test_tiny_run_produces_every_table(tiny_run: Path) -> None:
         assert (report / f"{name}.md").read_text().count("\n") > 3
     for name in ("figure3_attack_cnn", "figure4_attack_rnn"):
         assert (report / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
-    # the ablation's Keras GRU started from the PyTorch GRU's initial weights
+    # the ablation on the GRU (SGD: no epsilon arm): the study's own models, and each
+    # framework started from the other's initial weights
     cells = pd.read_csv(report / "ablation_init_cells.csv")
-    assert list(cells["model"]) == ["gru"] and cells["keras_matched"].between(0, 1).all()
-    assert np.allclose(cells["gap_matched"], cells["torch"] - cells["keras_matched"])
+    assert list(cells["arm"]) == ["torch", "keras", "keras-from-torch", "torch-from-keras"]
+    assert (cells["model"] == "gru").all() and cells["peak_acc"].between(0, 1).all()
+    gaps = pd.read_csv(report / "ablation_init_gaps.csv").set_index(["name", "at"])
+    own = gaps.loc[("own", "final")]
+    assert np.isclose(own["mean"], cells["final_acc"].iloc[0] - cells["final_acc"].iloc[1])
+    assert own["conclusion"].endswith("from 1 seed, no interval")
+    assert (report / "ablation_init_curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
@@ -397,14 +403,15 @@ def test_benchmark_table_from_the_tiny_runs_benchmark_files(tiny_run: Path) -> N
     table = per_rule(tiny_run / "benchmarks", tiny_run / "logs").set_index("rule")
     # 2 models x 2 frameworks x 1 seed; 5 formats and the matrix's 16 more hops; original,
     # 5 formats and 16 hops predicted; the attacks, Boundary on the 2 LeNet-5 ONNX models;
-    # the GRU of the matched-initialisation ablation; localization of the 3 FP16 routes
+    # the GRU of the initialisation ablation (from each other's initial weights; the own
+    # arms are the study's models); localization of the 3 FP16 routes
     # that run (the Keras GRU's FP16 model is refused by onnxruntime).
     assert {rule: table["jobs"][rule] for rule in (
         "localize", "convert", "attack", "predict", "read_weights", "train", "attack_direct",
-        "train_matched", "prepare_dataset",
+        "train_ablation", "prepare_dataset",
     )} == {
         "localize": 3, "convert": 20 + 16, "attack": 6, "predict": 24 + 16, "read_weights": 12,
-        "train": 4, "attack_direct": 2, "train_matched": 1, "prepare_dataset": 2,
+        "train": 4, "attack_direct": 2, "train_ablation": 2, "prepare_dataset": 2,
     }  # fmt: skip
     # every job has a benchmark file, the numpy-only ones too
     assert {"compare", "select", "replay", "robustness", "matrix_path", "gather"} <= set(
