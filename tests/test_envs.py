@@ -117,7 +117,7 @@ def test_every_rule_runs_in_an_existing_env() -> None:
         "localization_report", "converter_env", "compare_version", "versions_report",
         "compare_source", "source_path", "sources_report",
     }  # fmt: skip
-    assert used["transfer"] == {"train_matched"}
+    assert used["transfer"] == {"train_ablation"}
     # localization and brought models see every format through torch, TF and onnx
     assert used["localize"] == {"localize", "import_source", "convert_source", "predict_source"}
 

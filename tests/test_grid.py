@@ -10,7 +10,7 @@ import yaml
 from conftest import REPO
 from snakemake.utils import update_config
 
-from convstudy import grid
+from convstudy import ablation, grid
 from convstudy.config import read_pins
 from convstudy.grid import Grid, W
 
@@ -103,6 +103,7 @@ def test_a_stage_the_config_turns_off_asks_for_nothing() -> None:
         ablation={"matched_init": {"models": [], "seeds": None}},
     )
     off = Grid(config, PINS)
+    assert off.ablation_inputs() == [] and off.ablation_trained() == []
     for stage in ("rq3", "matrix", "localization", "ablation"):
         assert off.stage_targets(stage) == [], stage
     assert off.gather_inputs("matrix", list) == []
@@ -156,12 +157,6 @@ def test_ablation_versions_and_brought_models() -> None:
         matrix={**DEFAULT["matrix"], "sources": [{"name": "mine", "path": "mine.onnx"}]},
     )
     g = Grid(config, PINS, {"mine": "onnx"})
-    assert g.ablation_cells(grid.MATCHED.replace("{framework}", "keras")) == [
-        "results/ablation/matched_init/lstm/keras/seed0",
-        "results/ablation/matched_init/lstm/keras/seed1",
-        "results/ablation/matched_init/gru/keras/seed0",
-        "results/ablation/matched_init/gru/keras/seed1",
-    ]
     entries = g.version_entries()
     # tf2onnx converts keras -> onnx for each of the 5 Keras models at seed 0
     assert len(entries) == 5 and {e["package"] for e in entries} == {"tf2onnx"}
@@ -224,3 +219,66 @@ def test_louloudakis_pairs_files_and_target() -> None:
         Grid(only, PINS).rq1_target(W(model="lenet5", framework="keras", seed="0", target="onnx"))
         is False
     )
+
+
+def ablation_grid(config: dict[str, Any] = DEFAULT, **matched_init: Any) -> Grid:
+    section = {"models": ["lstm", "gru"], "seeds": None, **matched_init}
+    return Grid(with_(config, ablation={"matched_init": section}), PINS)
+
+
+def test_ablation_trains_every_arm_the_study_does_not_train() -> None:
+    # the ablation's own epochs: every arm of every seed is the ablation's to train
+    g = ablation_grid(seeds=[0, 1, 2, 3, 4], epochs=7)
+    assert g.ablation_arms_of("lstm") == list(ablation.ARMS)
+    assert len(g.ablation_inputs()) == len(g.ablation_trained()) == 2 * 5 * 5
+    assert g.ablation_inputs()[:2] == [
+        "results/ablation/matched_init/lstm/torch/seed0",
+        "results/ablation/matched_init/lstm/torch/seed1",
+    ]
+    hyper = g.ablation_hyper(W(model="lstm", arm="torch-keras-eps", seed="0"))
+    assert hyper["epochs"] == 7 and hyper["adam_epsilon"] == "keras"
+    assert hyper["lr"] == DEFAULT["training"]["lstm"]["lr"]
+    assert "adam_epsilon" not in g.ablation_hyper(W(model="gru", arm="keras", seed="0"))
+    assert g.ablation_arm(W(model="gru", arm="torch-from-keras", seed="3")) == {
+        "framework": "torch",
+        "init": "keras",
+    }
+    versions = g.ablation_versions(W(model="gru", arm="keras-from-torch", seed="0"))
+    assert {"torch", "keras", "tensorflow-cpu"} <= set(versions)
+    assert set(g.ablation_versions(W(model="gru", arm="torch", seed="0"))) == {"torch"}
+
+
+def test_ablation_reuses_the_studys_models_where_they_are_the_same_training() -> None:
+    # the study's epochs and seeds 0, 1 of the study: the own arms of those seeds are the
+    # study's models; seeds 2-4 and every other arm are trained by the ablation
+    g = ablation_grid(seeds=[0, 1, 2, 3, 4], epochs=None)
+    inputs, trained = g.ablation_inputs(), g.ablation_trained()
+    assert len(inputs) == 50 and len(trained) == 50 - 2 * 2 * 2
+    assert "results/models/lstm/torch/seed1" in inputs
+    assert "results/ablation/matched_init/lstm/torch/seed2" in trained
+    assert "results/ablation/matched_init/gru/keras-from-torch/seed0" in trained
+    # equal epochs given explicitly are the same training
+    assert ablation_grid(epochs=3).ablation_inputs() == ablation_grid().ablation_inputs()
+    # an imported cell is no training run of the study: the ablation trains its own
+    imported = [{"model": "lstm", "framework": "keras", "seed": 0, "path": "x.keras"}]
+    g = ablation_grid(with_(DEFAULT, imported_models=imported))
+    assert "results/ablation/matched_init/lstm/keras/seed0" in g.ablation_trained()
+    assert "results/models/lstm/keras/seed1" in g.ablation_inputs()
+
+
+def test_ablation_arms_follow_the_config_and_the_optimizer() -> None:
+    g = ablation_grid(arms=["torch", "keras", "keras-from-torch"], epochs=5)
+    assert g.ablation_arms_of("gru") == ["torch", "keras", "keras-from-torch"]
+    assert len(g.ablation_trained()) == 2 * 3 * 2
+    # the epsilon arm means nothing without Adam
+    sgd = with_(DEFAULT, training={**DEFAULT["training"]})
+    sgd["training"]["gru"] = {**DEFAULT["training"]["gru"], "optimizer": "sgd"}
+    assert "torch-keras-eps" not in ablation_grid(sgd).ablation_arms_of("gru")
+    assert "torch-keras-eps" in ablation_grid(sgd).ablation_arms_of("lstm")
+    # the stage asks for the tables and the figure, only when there are cells
+    assert ablation_grid().stage_targets("ablation") == [
+        "results/report/ablation_init.md",
+        "results/report/ablation_init_gaps.md",
+        "results/report/ablation_init_curves.png",
+    ]
+    assert ablation_grid(models=[]).stage_targets("ablation") == []

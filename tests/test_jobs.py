@@ -231,25 +231,40 @@ def test_spec_round_trip_and_layouts(tmp_path: Path) -> None:
         ModelSpec.load(tmp_path / "nothing")
 
 
-@pytest.mark.parametrize("model", ["lenet5", "gru"])
-def test_matched_initialisation_copies_pytorchs_initial_weights(tmp_path: Path, model: str) -> None:
+@pytest.mark.parametrize(("model", "framework", "source"), [
+    ("lenet5", "keras", "torch"), ("gru", "keras", "torch"), ("lstm", "torch", "keras"),
+])  # fmt: skip
+def test_initial_weights_come_from_the_other_frameworks_cell_of_the_seed(
+    tmp_path: Path, model: str, framework: str, source: str
+) -> None:
     from helpers import neutral_inputs
 
     from convstudy import models
     from convstudy.frameworks import adapter
-    from convstudy.jobs.train import matched_initial_weights
+    from convstudy.jobs.train import initial_weights_from
 
-    spec = ModelSpec.load(model_folder(tmp_path, model, "keras"))
+    spec = ModelSpec.load(model_folder(tmp_path, model, framework))
     build = {"input_shape": spec.input_shape, "num_classes": spec.num_classes, "arch": spec.arch}
-    keras_net = models.build(model, "keras", **build)
-    matched_initial_weights(keras_net, model, spec, seed=3)
-    adapter("torch").seed(3)
-    torch_net = models.build(model, "torch", **build)  # what the PyTorch cell of seed 3 starts from
+    net = models.build(model, framework, **build)
+    initial_weights_from(source, net, model, spec, seed=3, threads=1)
+    adapter(source).seed(3)
+    reference = models.build(model, source, **build)  # what the source's cell of seed 3 starts from
     x = neutral_inputs(model)
-    keras_out = adapter("keras").predictor(keras_net)(spec.layout.prepare(x))
-    torch_layout = models.input_layout(model, "torch")
-    torch_out = adapter("torch").predictor(torch_net)(torch_layout.prepare(x))
-    np.testing.assert_allclose(keras_out, torch_out, atol=1e-4)
+    outputs = {}
+    for fw, candidate in ((framework, net), (source, reference)):
+        layout = models.input_layout(model, fw)
+        outputs[fw] = adapter(fw).predictor(candidate)(layout.prepare(x))
+    np.testing.assert_allclose(outputs[framework], outputs[source], atol=1e-4)
+
+
+def test_train_refuses_an_init_of_its_own_framework(tmp_path: Path) -> None:
+    from convstudy.jobs import train
+
+    with pytest.raises(ValueError, match="init 'torch' for torch"):
+        train.run(
+            model="gru", framework="torch", seed=0, data_path=tmp_path / "none.npz",
+            hyper={}, threads=1, out_dir=tmp_path / "out", init="torch",
+        )  # fmt: skip
 
 
 def test_localization_pairs_keep_only_what_exceeds_the_trigger(tmp_path: Path) -> None:

@@ -121,6 +121,49 @@ def test_torch_to_keras_gives_identical_outputs(pair: tuple[str, Any, Any]) -> N
     assert all(w.dtype == np.float32 for w in (*t_w.values(), *k_w.values()))
 
 
+def _perturb_keras(model: Any) -> None:
+    """Non-trivial BN statistics and biases (Keras initialises them to constants), so that
+    a wrong mapping of the BN tensors or of the GRU's gate blocks shows."""
+    rng = np.random.default_rng(1)
+    for var in model.weights:
+        name = var.path.rsplit("/", 1)[-1]
+        if name in ("moving_variance", "gamma"):
+            var.assign(rng.uniform(0.5, 1.5, var.shape).astype(np.float32))
+        elif name in ("moving_mean", "beta", "bias"):
+            var.assign(rng.normal(0.0, 0.2, var.shape).astype(np.float32))
+
+
+@pytest.mark.parametrize("name", models.MODELS)
+def test_keras_to_torch_gives_identical_outputs(name: str) -> None:
+    kwargs = _kwargs(name) | ({"arch": {"width": 16}} if name in ("resnet18", "vgg16") else {})
+    keras.utils.set_random_seed(5)
+    keras_model = models.build(name, "keras", **kwargs)
+    _perturb_keras(keras_model)
+    torch.manual_seed(6)
+    torch_model = models.build(name, "torch", **kwargs)
+    x = _batch(name, seed=4)
+    keras_out = _keras_out(keras_model, x, name)
+    assert not np.allclose(_torch_out(torch_model, x, name), keras_out, atol=1e-4)
+    models.keras_to_torch(keras_model, torch_model, name)
+    np.testing.assert_allclose(_torch_out(torch_model, x, name), keras_out, rtol=1e-4, atol=1e-4)
+    # every Keras weight arrived: copied back, the torch model gives the same weights
+    back = models.build(name, "keras", **kwargs)
+    models.torch_to_keras(torch_model, back, name)
+    original = models.source_weights(keras_model, "keras")
+    returned = models.source_weights(back, "keras")
+    assert original.keys() == returned.keys()
+    for key, value in original.items():
+        np.testing.assert_array_equal(returned[key], value, err_msg=key)
+
+
+def test_keras_to_torch_rejects_a_different_architecture() -> None:
+    keras_model = models.build("gru", "keras", input_shape=(SEQ_LEN,), num_classes=2,
+                               arch={"vocab_size": VOCAB, "hidden": 8})  # fmt: skip
+    torch_model = models.build("gru", "torch", **_kwargs("gru"))
+    with pytest.raises(ValueError, match="gru.weight_ih_l0: torch expects shape"):
+        models.keras_to_torch(keras_model, torch_model, "gru")
+
+
 def test_source_weights_include_batchnorm_statistics() -> None:
     kwargs = _kwargs("resnet18")
     t_w = models.source_weights(models.build("resnet18", "torch", **kwargs), "torch")

@@ -28,8 +28,8 @@ def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     counts = dry_run(tmp_path, env={"CONVSTUDY_DATA_DIR": str(data_dir)})
     # 5 models x 2 frameworks x 2 seeds; 5 formats; original + 5 formats predicted; the
     # weights of the 3 CoreML formats read back; one gather job per table; the
-    # matched-initialisation ablation: LSTM and GRU in Keras from PyTorch's initial
-    # weights, both seeds, and its table.
+    # initialisation ablation: LSTM and GRU, 5 arms (Adam: the epsilon arm too), 5 seeds,
+    # 6 epochs (none is the study's own 3-epoch training), and its table.
     # RQ3 on both seeds: 12 image cells x (FGSM, Boundary) and 8 text cells x genetic
     # (with the run's word embedding, resolved once), each replayed on 6 targets and
     # compared on 5 routes; Boundary on the 12 ONNX models.
@@ -40,7 +40,7 @@ def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     assert counts == {
         "prepare_dataset": 3, "train": 20, "convert": 100 + 70, "read_weights": 60,
         "predict": 120 + 70, "compare": 100 + 70, "gather": 9, "report_fidelity": 1,
-        "train_matched": 4, "ablation_init": 1, "embedding": 1, "select": 20, "attack": 32,
+        "train_ablation": 50, "ablation_init": 1, "embedding": 1, "select": 20, "attack": 32,
         "attack_direct": 12, "replay": 192, "robustness": 160, "report_robustness": 1,
         "matrix_path": 80, "matrix_report": 1, "localization_pairs": 1,
         "localization_report": 1, "all": 1,
@@ -111,10 +111,16 @@ def test_tiny_run_produces_every_table(tiny_run: Path) -> None:
         assert (report / f"{name}.md").read_text().count("\n") > 3
     for name in ("figure3_attack_cnn", "figure4_attack_rnn"):
         assert (report / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
-    # the ablation's Keras GRU started from the PyTorch GRU's initial weights
+    # the ablation on the GRU (SGD: no epsilon arm): the study's own models, and each
+    # framework started from the other's initial weights
     cells = pd.read_csv(report / "ablation_init_cells.csv")
-    assert list(cells["model"]) == ["gru"] and cells["keras_matched"].between(0, 1).all()
-    assert np.allclose(cells["gap_matched"], cells["torch"] - cells["keras_matched"])
+    assert list(cells["arm"]) == ["torch", "keras", "keras-from-torch", "torch-from-keras"]
+    assert (cells["model"] == "gru").all() and cells["peak_acc"].between(0, 1).all()
+    gaps = pd.read_csv(report / "ablation_init_gaps.csv").set_index(["name", "at"])
+    own = gaps.loc[("own", "final")]
+    assert np.isclose(own["mean"], cells["final_acc"].iloc[0] - cells["final_acc"].iloc[1])
+    assert own["conclusion"].endswith("from 1 seed, no interval")
+    assert (report / "ablation_init_curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_tiny_run_rows_and_provenance(tiny_run: Path) -> None:
@@ -389,14 +395,15 @@ def test_benchmark_table_from_the_tiny_runs_benchmark_files(tiny_run: Path) -> N
     table = per_rule(tiny_run / "benchmarks", tiny_run / "logs").set_index("rule")
     # 2 models x 2 frameworks x 1 seed; 5 formats and the matrix's 16 more hops; original,
     # 5 formats and 16 hops predicted; the attacks, Boundary on the 2 LeNet-5 ONNX models;
-    # the GRU of the matched-initialisation ablation; localization of the 3 FP16 routes
+    # the GRU of the initialisation ablation (from each other's initial weights; the own
+    # arms are the study's models); localization of the 3 FP16 routes
     # that run (the Keras GRU's FP16 model is refused by onnxruntime).
     assert {rule: table["jobs"][rule] for rule in (
         "localize", "convert", "attack", "predict", "read_weights", "train", "attack_direct",
-        "train_matched", "prepare_dataset",
+        "train_ablation", "prepare_dataset",
     )} == {
         "localize": 3, "convert": 20 + 16, "attack": 6, "predict": 24 + 16, "read_weights": 12,
-        "train": 4, "attack_direct": 2, "train_matched": 1, "prepare_dataset": 2,
+        "train": 4, "attack_direct": 2, "train_ablation": 2, "prepare_dataset": 2,
     }  # fmt: skip
     # every job has a benchmark file, the numpy-only ones too
     assert {"compare", "select", "replay", "robustness", "matrix_path", "gather"} <= set(

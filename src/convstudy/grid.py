@@ -25,11 +25,12 @@ from functools import cached_property
 from itertools import product
 from typing import Any
 
-from convstudy import registry
+from convstudy import ablation, registry
 from convstudy.records import RECORD_TYPES
 
 #: What ``from convstudy.grid import *`` gives the workflow: the path patterns.
 __all__ = [
+    "ABLATION",
     "ADVERSARIAL",
     "ATTACKED",
     "CELL",
@@ -43,7 +44,6 @@ __all__ = [
     "LOULOUDAKIS_FAULTY",
     "LOULOUDAKIS_LOCALIZATION",
     "LOULOUDAKIS_PAIR",
-    "MATCHED",
     "MATRIX_PATH",
     "MATRIX_REPORT",
     "ORIGINAL_OUTPUTS",
@@ -87,7 +87,8 @@ __all__ = [
 
 CELL = "{model}/{framework}/seed{seed}"
 TRAINED = f"results/models/{CELL}"
-MATCHED = f"results/ablation/matched_init/{CELL}"
+#: A model the initialisation ablation trains itself (an arm of :mod:`convstudy.ablation`).
+ABLATION = "results/ablation/matched_init/{model}/{arm}/seed{seed}"
 CONVERTED = f"results/converted/{CELL}/{{route}}"
 PREDICTION = f"results/predictions/{CELL}/{{target}}"
 ORIGINAL_OUTPUTS = f"results/predictions/{CELL}/original.npz"
@@ -471,17 +472,95 @@ class Grid:
         """The comparison of every RQ1 route and matrix path of the localized seeds."""
         return self.per_route(COMPARISON, "route", self.localized_routes_of)
 
-    # ---- the ablation
+    # ---- the initialisation ablation (:mod:`convstudy.ablation`)
+
+    @cached_property
+    def ablation_config(self) -> Mapping[str, Any]:
+        return self.config["ablation"]["matched_init"]
 
     @cached_property
     def ablation_models(self) -> list[str]:
-        return list(self.config["ablation"]["matched_init"]["models"])
+        return list(self.ablation_config["models"])
 
-    def ablation_cells(self, pattern: str) -> list[str]:
-        """The matched-initialisation ablation's cells, as ``pattern`` paths."""
-        matched = self.config["ablation"]["matched_init"]
-        seeds = self.seeds if matched["seeds"] is None else _strs(matched["seeds"])
-        return [pattern.format(model=m, seed=s) for m in self.ablation_models for s in seeds]
+    @cached_property
+    def ablation_seeds(self) -> list[str]:
+        """The ablation's seeds (``null``: the study's)."""
+        seeds = self.ablation_config["seeds"]
+        return self.seeds if seeds is None else _strs(seeds)
+
+    def ablation_arms_of(self, model: str) -> list[str]:
+        """The configured arms that mean something for ``model`` (the epsilon arm: Adam)."""
+        hyper = self.config["training"][model]
+        arms = self.ablation_config.get("arms") or list(ablation.ARMS)
+        return [arm for arm in ablation.ARMS if arm in arms and ablation.applies(arm, hyper)]
+
+    def ablation_hyper(self, wildcards: Any) -> dict[str, Any]:
+        """What an arm's training depends on: the model's hyperparameters with the
+        ablation's epochs and the arm's epsilon placement."""
+        return ablation.arm_hyper(
+            self.config["training"][wildcards.model],
+            wildcards.arm,
+            self.ablation_config.get("epochs"),
+        )
+
+    def ablation_arm(self, wildcards: Any) -> dict[str, str]:
+        """The framework that trains an arm and whose initial weights it starts from."""
+        arm = ablation.ARMS[wildcards.arm]
+        return {"framework": arm.framework, "init": arm.init}
+
+    def ablation_versions(self, wildcards: Any) -> dict[str, str]:
+        """The pinned versions of the frameworks an arm's job uses."""
+        arm = ablation.ARMS[wildcards.arm]
+        used = [arm.framework] + ([] if arm.init == "own" else [arm.init])
+        packages = [p for fw in used for p in registry.framework(fw).packages]
+        return registry.pinned(tuple(dict.fromkeys(packages)), self.pins)
+
+    def _reuses_study_model(self, model: str, arm: str, seed: str) -> bool:
+        """Whether the study's own ``train`` job already trains this arm's model: an arm of
+        ordinary training, a cell of the study that is trained (not imported), and the same
+        hyperparameters (the ablation's ``epochs`` unset or equal)."""
+        entry = ablation.ARMS[arm]
+        imported = {
+            (m["model"], m["framework"], str(m["seed"]))
+            for m in self.config.get("imported_models") or []
+        }
+        hyper = self.config["training"][model]
+        return (
+            entry.own
+            and model in self.models
+            and entry.framework in self.frameworks
+            and seed in self.seeds
+            and (model, entry.framework, seed) not in imported
+            and ablation.arm_hyper(hyper, arm, self.ablation_config.get("epochs")) == dict(hyper)
+        )
+
+    def ablation_model(self, model: str, arm: str, seed: str) -> str:
+        """The model folder of an arm's cell: the study's own model where it is the same
+        training, else the ablation's."""
+        if self._reuses_study_model(model, arm, seed):
+            return TRAINED.format(model=model, framework=ablation.ARMS[arm].framework, seed=seed)
+        return ABLATION.format(model=model, arm=arm, seed=seed)
+
+    def ablation_cells(self) -> list[tuple[str, str, str]]:
+        """Every (model, arm, seed) of the ablation, in table order."""
+        return [
+            (model, arm, seed)
+            for model in self.ablation_models
+            for arm in self.ablation_arms_of(model)
+            for seed in self.ablation_seeds
+        ]
+
+    def ablation_inputs(self) -> list[str]:
+        """The model folders the ablation's report reads: one per (model, arm, seed)."""
+        return [self.ablation_model(*cell) for cell in self.ablation_cells()]
+
+    def ablation_trained(self) -> list[str]:
+        """The model folders the ablation trains itself (``train_ablation`` jobs)."""
+        return [
+            ABLATION.format(model=model, arm=arm, seed=seed)
+            for model, arm, seed in self.ablation_cells()
+            if not self._reuses_study_model(model, arm, seed)
+        ]
 
     # ---- converter releases side by side
 
@@ -621,7 +700,11 @@ class Grid:
             "rq3": _report(*(f"{t}.md" for t in (*ROBUSTNESS_TABLES, "attack_cost")))
             if self.attacked
             else [],
-            "ablation": _report("ablation_init.md") if self.ablation_models else [],
+            "ablation": _report(
+                "ablation_init.md", "ablation_init_gaps.md", "ablation_init_curves.png"
+            )
+            if self.ablation_cells()
+            else [],
             "matrix": _report(*(f"{t}.md" for t in MATRIX_REPORT)) if self.matrix_seeds else [],
             "localization": _report("localizations.md") if self.localization_seeds else [],
             "sources": _report("matrix_sources.md") if self.sources else [],

@@ -27,7 +27,7 @@ STAGES: dict[str, str] = {
     "prepare_dataset": "data",
     "embedding": "data",
     "train": "training",
-    "train_matched": "ablation",
+    "train_ablation": "ablation",
     "ablation_init": "ablation",
     "convert": "conversion",
     "read_weights": "CoreML read-back",

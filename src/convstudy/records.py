@@ -126,6 +126,8 @@ class TrainingRecord(Record):
     TABLE: ClassVar[str] = "training"
     FILE: ClassVar[str] = "train.json"
 
+    #: Whose initial weights it started from: "own" (its framework's initialisers), "torch" or
+    #: "keras" (that framework's model of the same seed, copied across), or "imported".
     init: str = "own"
     #: Where it trained: "cpu" or "cuda:N" (the config's ``device``, resolved).
     device: str = "cpu"

@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from convstudy import config as cs_config
 from convstudy import envs as cs_envs
 from convstudy import formats, grid, registry
+from convstudy.ablation import ARMS as ABLATION_ARMS
 from convstudy.attacks.embedding import RESOLVED_FILE as RESOLVED_EMBEDDING
 from convstudy.data.sources import verify_local_copy
 from convstudy.errors import ConvstudyError
@@ -69,6 +70,7 @@ wildcard_constraints:
     version=r"[0-9][0-9A-Za-z.+!]*",
     against="original|pinned",
     base=_alternatives([registry.ORIGINAL, *GRID.hops]),
+    arm=_alternatives(ABLATION_ARMS),
 
 
 def rule_resources(rule):

@@ -71,19 +71,33 @@ rule report_fidelity:
 
 rule ablation_init:
     input:
-        torch=GRID.ablation_cells(TRAINED.replace("{framework}", "torch")),
-        keras_own=GRID.ablation_cells(TRAINED.replace("{framework}", "keras")),
-        keras_matched=GRID.ablation_cells(MATCHED.replace("{framework}", "keras")),
+        models=GRID.ablation_inputs(),
     output:
         table=report(
             "results/report/ablation_init.html",
             caption="../report/ablation_init.rst",
             category="Ablations",
-            labels={"table": "matched initialisation"},
+            labels={"table": "initialisation: arms"},
+        ),
+        gaps=report(
+            "results/report/ablation_init_gaps.html",
+            caption="../report/ablation_init_gaps.rst",
+            category="Ablations",
+            labels={"table": "initialisation: gaps"},
         ),
         csv="results/report/ablation_init.csv",
         markdown="results/report/ablation_init.md",
+        gaps_csv="results/report/ablation_init_gaps.csv",
+        gaps_markdown="results/report/ablation_init_gaps.md",
         cells="results/report/ablation_init_cells.csv",
+        epochs="results/report/ablation_init_epochs.csv",
+        figure_png=report(
+            "results/report/ablation_init_curves.png",
+            caption="../report/ablation_init_curves.rst",
+            category="Figures",
+            labels={"figure": "ablation: validation accuracy per epoch"},
+        ),
+        figure_svg="results/report/ablation_init_curves.svg",
     log:
         "logs/ablation_init.log",
     benchmark:

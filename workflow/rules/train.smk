@@ -21,26 +21,28 @@ rule train:
         "../scripts/train.py"
 
 
-# The matched-initialisation ablation: Keras models that start from the initial weights
-# of the PyTorch model of the same seed (config `ablation.matched_init`).
-rule train_matched:
+# The initialisation ablation (config `ablation.matched_init`): the arms of
+# convstudy.ablation that the study's `train` jobs do not already train, with the
+# ablation's epochs: each framework's own initialisers, each framework started from the
+# other's initial weights of the same seed, and PyTorch with Adam's epsilon placed as Keras.
+rule train_ablation:
     input:
         data=GRID.prepared_npz,
     output:
-        directory(MATCHED),
+        directory(ABLATION),
     log:
-        f"logs/train_matched/{CELL}.log",
+        "logs/train_ablation/{model}/{arm}/seed{seed}.log",
     benchmark:
-        f"benchmarks/train_matched/{CELL}.tsv"
+        "benchmarks/train_ablation/{model}/{arm}/seed{seed}.tsv"
     conda:
         "../../envs/transfer.yaml"
     threads: config["threads"]["train"]
     resources:
         **rule_resources("train"),
     params:
-        hyper=GRID.training_params,
+        hyper=GRID.ablation_hyper,
+        arm=GRID.ablation_arm,
         device=config["device"],
-        versions=GRID.training_versions,
-        init="matched",
+        versions=GRID.ablation_versions,
     script:
-        "../scripts/train.py"
+        "../scripts/train_ablation.py"

@@ -11,9 +11,4 @@ from convstudy.scripting import job_log
 with job_log(snakemake):
     from convstudy.jobs import ablation_init
 
-    ablation_init.run(
-        torch=snakemake.input.torch,
-        keras_own=snakemake.input.keras_own,
-        keras_matched=snakemake.input.keras_matched,
-        out_csv=snakemake.output.csv,
-    )
+    ablation_init.run(models=snakemake.input.models, out_dir=Path(snakemake.output.csv).parent)

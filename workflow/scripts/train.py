@@ -24,4 +24,4 @@ with job_log(snakemake):
     if snakemake.input.get("checkpoint"):  # config imported_models: no training
         import_model.run(checkpoint=snakemake.input.checkpoint[0], **cell)
     else:
-        train.run(init=snakemake.params.get("init", "own"), **cell)
+        train.run(**cell)

@@ -154,7 +154,11 @@ def trainer(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]:
             learning_rate=hyper["lr"], momentum=hyper["momentum"], weight_decay=decay
         )
     else:
-        opt = keras.optimizers.Adam(learning_rate=hyper["lr"], weight_decay=decay)
+        # Keras' epsilon enters before the bias correction of the second moment, torch's
+        # after; both use 1e-7. ``adam_epsilon`` "framework" and "keras" are both this rule.
+        if hyper.get("adam_epsilon", "framework") not in ("framework", "keras"):
+            raise ValueError(f"adam_epsilon {hyper['adam_epsilon']!r}: Keras places it its own way")
+        opt = keras.optimizers.Adam(learning_rate=hyper["lr"], epsilon=1e-7, weight_decay=decay)
     model.compile(
         optimizer=opt,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

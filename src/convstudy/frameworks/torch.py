@@ -4,6 +4,7 @@ and rebuilt from the study's architecture code, so loading never unpickles code.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 from collections.abc import Mapping
@@ -23,6 +24,10 @@ logger = logging.getLogger(__name__)
 _device = "cpu"
 #: cuBLAS needs a fixed workspace for deterministic results (PyTorch's reproducibility notes).
 CUBLAS_WORKSPACE = ":4096:8"
+#: Adam's epsilon: Keras' default value, in both frameworks.
+ADAM_EPSILON = 1e-7
+#: Where Adam's epsilon enters the update: torch's place, or Keras' (``adam_epsilon``).
+ADAM_EPSILON_PLACEMENTS = ("framework", "keras")
 
 
 def use_device(requested: str) -> str:
@@ -141,8 +146,31 @@ def count_parameters(model: Any) -> int:
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
 
 
+def _adam_epsilon(hyper: Mapping[str, Any]) -> str:
+    placement = str(hyper.get("adam_epsilon", "framework"))
+    if placement not in ADAM_EPSILON_PLACEMENTS:
+        raise ValueError(f"adam_epsilon {placement!r}: expected one of {ADAM_EPSILON_PLACEMENTS}")
+    return placement
+
+
+def keras_epsilon_schedule(opt: Any, step: int) -> None:
+    """Give torch's Adam the epsilon of Keras' update at ``step`` (1-based).
+
+    torch divides by ``sqrt(v_t / (1 - beta2^t)) + eps``, Keras by
+    ``(sqrt(v_t) + eps) / sqrt(1 - beta2^t)`` (``keras/src/optimizers/adam.py``): Keras' rule
+    is torch's with ``eps / sqrt(1 - beta2^t)`` in place of ``eps``, which this sets.
+    """
+    for group in opt.param_groups:
+        group["eps"] = ADAM_EPSILON / math.sqrt(1.0 - group["betas"][1] ** step)
+
+
 def trainer(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]:
-    """SGD (with momentum) or Adam, cross-entropy on logits, the given batch order."""
+    """SGD (with momentum) or Adam, cross-entropy on logits, the given batch order.
+
+    ``hyper["adam_epsilon"]`` (optional): ``"framework"`` (default) adds Adam's epsilon
+    where torch does, after the bias correction of the second moment; ``"keras"`` adds it
+    where Keras does, before (:func:`keras_epsilon_schedule`).
+    """
     import torch
 
     model.to(_device)
@@ -153,12 +181,18 @@ def trainer(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]:
             params, lr=hyper["lr"], momentum=hyper["momentum"], weight_decay=hyper["weight_decay"]
         )
     else:
-        # eps as in Keras (1e-7; torch's default is 1e-8), so both run the same update rule.
-        opt = torch.optim.Adam(params, lr=hyper["lr"], eps=1e-7, weight_decay=hyper["weight_decay"])
+        # Keras' epsilon value (1e-7; torch's default is 1e-8). The update rules still
+        # differ in where epsilon enters (see keras_epsilon_schedule).
+        opt = torch.optim.Adam(
+            params, lr=hyper["lr"], eps=ADAM_EPSILON, weight_decay=hyper["weight_decay"]
+        )
+    keras_epsilon = _adam_epsilon(hyper) == "keras"
     loss_fn = torch.nn.CrossEntropyLoss()
     batch_size = hyper["batch_size"]
+    steps = 0
 
     def epoch(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        nonlocal steps
         model.train()
         total_loss, correct = 0.0, 0
         n_batches = -(-len(x) // batch_size)
@@ -170,6 +204,9 @@ def trainer(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]:
             logits = model(xb)
             loss = loss_fn(logits, yb)
             loss.backward()
+            if keras_epsilon:
+                steps += 1
+                keras_epsilon_schedule(opt, steps)
             opt.step()
             total_loss += loss.item() * len(xb)
             correct += int((logits.argmax(1) == yb).sum())

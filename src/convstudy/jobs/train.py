@@ -1,10 +1,11 @@
-"""Rules ``train`` and ``train_matched``: one seeded (model, framework, seed) cell with the
+"""Rules ``train`` and ``train_ablation``: one seeded (model, framework, seed) cell with the
 shared hyperparameters.
 
 Writes the model folder: the framework's artifact, ``spec.json`` and ``train.json``.
-``init="matched"`` (the matched-initialisation ablation) starts a Keras model from the
-initial weights the PyTorch model of the same seed starts from, instead of Keras' own
-initialisers.
+``init`` names whose initial weights the model starts from: ``"own"`` (its framework's
+initialisers), or the other framework (the initialisation ablation): a Keras model started
+from the initial weights the PyTorch model of the same seed starts from (``"torch"``), or a
+PyTorch model started from the Keras model's (``"keras"``).
 """
 
 from __future__ import annotations
@@ -24,24 +25,31 @@ from convstudy.frameworks import adapter
 from convstudy.provenance import Provenance, read_json, sha256_file
 from convstudy.records import TrainingRecord
 from convstudy.spec import ModelSpec
+from convstudy.threads import limit_threads
 from convstudy.training import fit
 
 logger = logging.getLogger(__name__)
 
 
-#: Initialisations: each framework's own initialisers, or PyTorch's (copied into Keras).
-INITS = ("own", "matched")
+#: Initialisations: the framework's own initialisers, or another framework's initial weights.
+INITS = ("own", "torch", "keras")
 
 
-def matched_initial_weights(net: Any, model: str, spec: ModelSpec, seed: int) -> None:
-    """Give the Keras model ``net`` the initial weights of the PyTorch model of ``seed``
-    (built exactly as the PyTorch ``train`` job of that seed builds it)."""
-    torch_fw = adapter("torch")
-    torch_fw.seed(seed)
-    source = models.build(
-        model, "torch", input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
+def initial_weights_from(
+    source: str, net: Any, model: str, spec: ModelSpec, seed: int, *, threads: int
+) -> None:
+    """Give ``net`` the initial weights of the ``source`` framework's model of ``seed``,
+    built exactly as that framework's ``train`` job of the seed builds it (seeded, then
+    built), and copied across with the study's weight transfer."""
+    limit_threads(threads, source)
+    adapter(source).seed(seed)
+    built = models.build(
+        model, source, input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
     )
-    models.torch_to_keras(source, net, model)
+    if source == "torch":
+        models.torch_to_keras(built, net, model)
+    else:
+        models.keras_to_torch(built, net, model)
 
 
 def run(
@@ -59,16 +67,16 @@ def run(
     """Train one cell; write its model folder ``out_dir``; return its record.
 
     Raises:
-        ValueError: ``init`` is not one of :data:`INITS`, or ``matched`` for a framework
-            other than Keras (weights are copied from PyTorch to Keras only).
+        ValueError: ``init`` is not one of :data:`INITS`, or names ``framework`` itself.
     """
-    if init not in INITS or (init == "matched" and framework != "keras"):
-        raise ValueError(f"init {init!r} for {framework}: expected 'own', or 'matched' for keras")
+    if init not in INITS or init == framework:
+        others = [i for i in INITS if i != framework]
+        raise ValueError(f"init {init!r} for {framework}: expected one of {others}")
     started = time.perf_counter()
     cell = new_cell(model, framework, seed, data_path, hyper, threads=threads, device=device)
     fw, arrays, spec, net = cell.adapter, cell.arrays, cell.spec, cell.net
-    if init == "matched":
-        matched_initial_weights(net, model, spec, seed)
+    if init != "own":
+        initial_weights_from(init, net, model, spec, seed, threads=threads)
         fw.seed(seed)  # the same framework state after the copy as an own-init cell
     n_params = fw.count_parameters(net)
     logger.info(

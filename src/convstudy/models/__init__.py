@@ -1,7 +1,8 @@
 """The models of the study, each defined identically in PyTorch and Keras.
 
 ``build(name, framework, ...)`` returns an untrained model; ``torch_to_keras`` copies a
-torch model's weights into its Keras twin, proving both compute the same function.
+torch model's weights into its Keras twin, proving both compute the same function, and
+``keras_to_torch`` copies them back.
 Importing this package imports neither torch nor TensorFlow: the builders do, on use.
 
 Layer names: torch module paths (``conv1``, ``layer2.0.shortcut_conv``, ``conv3_2``,
@@ -17,7 +18,7 @@ import numpy as np
 
 from convstudy import registry
 from convstudy.errors import ConfigError
-from convstudy.models.transfer import torch_to_keras
+from convstudy.models.transfer import keras_to_torch, torch_to_keras
 from convstudy.spec import InputLayout, ModelSpec
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "count_parameters",
     "input_layout",
     "is_recurrent",
+    "keras_to_torch",
     "model_spec",
     "resolve_arch",
     "source_weights",

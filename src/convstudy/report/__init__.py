@@ -105,8 +105,10 @@ ROBUSTNESS_FIGURES = {
 }
 
 
-#: The ablation's table (written by the ``ablation_init`` rule when the config asks for it).
-ABLATION_TABLE = "ablation_init"
+#: The ablation's tables and figure (written by the ``ablation_init`` rule when the config
+#: asks for it; :mod:`convstudy.jobs.ablation_init`).
+ABLATION_TABLES = ("ablation_init", "ablation_init_gaps")
+ABLATION_FIGURE = "ablation_init_curves"
 
 
 def report_contents() -> dict[str, str]:
@@ -116,8 +118,8 @@ def report_contents() -> dict[str, str]:
     from convstudy.report.matrix import FIGURE as MATRIX_FIGURE
     from convstudy.report.matrix import TITLES as MATRIX_TABLES
 
-    tables = [*TABLES, *ROBUSTNESS_TABLES, ABLATION_TABLE, *MATRIX_TABLES, LOCALIZATION_TABLE]
-    figures = [*FIGURES, *ROBUSTNESS_FIGURES, MATRIX_FIGURE]
+    tables = [*TABLES, *ROBUSTNESS_TABLES, *ABLATION_TABLES, *MATRIX_TABLES, LOCALIZATION_TABLE]
+    figures = [*FIGURES, *ROBUSTNESS_FIGURES, ABLATION_FIGURE, MATRIX_FIGURE]
     return {**dict.fromkeys(tables, "table"), **dict.fromkeys(figures, "figure")}
 
 
