@@ -31,6 +31,7 @@ from convstudy.data import (
     read_cifar_tarball,
     read_idx,
     read_imdb_archive,
+    resize_images,
     resolve_local_dir,
     subset,
     tokenize,
@@ -321,6 +322,39 @@ def test_prepare_cifar_lossy_and_tarball(tmp_path: Path) -> None:
     data, meta = prepare(tmp_path, "cifar10", local, overrides, seed=0, tag="exact", val_size=5)
     assert meta["exact"] is True and meta["sources"][0]["relpath"].endswith("python.tar.gz")
     assert (len(data["y_train"]), len(data["y_val"]), len(data["y_test"])) == (15, 5, 4)
+
+
+def test_prepare_cifar_resized(tmp_path: Path) -> None:
+    """``image_size`` enlarges every split once, at preparation; the provenance says how."""
+    local = tmp_path / "local"
+    overrides = write_cifar_npz(local)
+    plain, _ = prepare(tmp_path, "cifar10", local, overrides, seed=0, tag="plain", val_size=5)
+    data, meta = prepare(
+        tmp_path, "cifar10", local, overrides, seed=0, tag="big", val_size=5, image_size=75
+    )
+    for split in ("train", "val", "test"):
+        assert data[f"x_{split}"].shape[1:] == (75, 75, 3)
+        assert data[f"x_{split}"].dtype == np.uint8
+        np.testing.assert_array_equal(data[f"y_{split}"], plain[f"y_{split}"])
+        np.testing.assert_array_equal(data[f"x_{split}"], resize_images(plain[f"x_{split}"], 75))
+    assert meta["resize"]["image_size"] == 75 and "bilinear" in meta["resize"]["rule"]
+    assert meta["arrays"]["x_train"]["shape"][1:] == [75, 75, 3]
+    with pytest.raises(ConfigError, match="enlarging only"):
+        prepare(tmp_path, "cifar10", local, overrides, seed=0, tag="x", val_size=5, image_size=16)
+
+
+def test_resize_images_is_bilinear_with_half_pixel_centres() -> None:
+    x = np.zeros((1, 2, 2, 1), np.uint8)
+    x[0, :, 1] = 200  # left column 0, right column 200
+    out = resize_images(x, 4)[0, 0, :, 0]
+    # input columns sit at 0.5 and 1.5 in output units of 2: 0, 50, 150, 200
+    assert out.tolist() == [0, 50, 150, 200]
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    assert resize_images(images, 32) is images
+    tf = pytest.importorskip("tensorflow")
+    reference = tf.image.resize(images.astype(np.float32), (75, 75), method="bilinear").numpy()
+    assert np.abs(resize_images(images, 75).astype(np.float32) - reference).max() <= 0.5 + 1e-3
 
 
 def test_prepare_imdb(tmp_path: Path) -> None:

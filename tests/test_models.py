@@ -19,7 +19,14 @@ keras = pytest.importorskip("keras")
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 VOCAB, SEQ_LEN = 1000, 20
-IMAGE_SHAPES = {"lenet5": (28, 28, 1), "resnet18": (32, 32, 3), "vgg16": (32, 32, 3)}
+IMAGE_SHAPES = {
+    "lenet5": (28, 28, 1),
+    "resnet18": (32, 32, 3),
+    "vgg16": (32, 32, 3),
+    "mobilenetv2": (32, 32, 3),
+    "resnet101": (32, 32, 3),
+    "inceptionv3": (75, 75, 3),
+}
 #: Trainable parameters with 10 image classes, 2 text classes, vocab 1000, 128/128 RNN.
 KNOWN_PARAMETERS = {
     "lenet5": 61_706,
@@ -27,7 +34,12 @@ KNOWN_PARAMETERS = {
     "vgg16": 14_728_266,
     "lstm": 259_842,
     "gru": 227_330,
+    "mobilenetv2": 2_236_682,
+    "resnet101": 42_573_322,
+    "inceptionv3": 21_788_842,
 }
+#: Louloudakis et al.'s ImageNet architectures.
+IMAGENET = ("mobilenetv2", "resnet101", "inceptionv3")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -74,7 +86,8 @@ def _perturb(model: Any) -> None:
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.normal_(0.0, 0.2, generator=gen)
                 module.running_var.uniform_(0.5, 1.5, generator=gen)
-                module.weight.uniform_(0.5, 1.5, generator=gen)
+                if module.weight.requires_grad:  # else the unit scale of Keras's scale=False
+                    module.weight.uniform_(0.5, 1.5, generator=gen)
                 module.bias.normal_(0.0, 0.2, generator=gen)
             if isinstance(module, torch.nn.LSTM):
                 module.bias_hh_l0.normal_(0.0, 0.2, generator=gen)
@@ -115,8 +128,14 @@ def test_torch_to_keras_gives_identical_outputs(pair: tuple[str, Any, Any]) -> N
     # Every weight arrived, including BN running statistics.
     t_w = models.source_weights(torch_model, "torch")
     k_w = models.source_weights(keras_model, "keras")
+    folded = 4 * 128 if name == "lstm" else 0  # torch's b_hh is folded into Keras' one bias
+    unit_scales = sum(  # InceptionV3: the frozen unit scales of Keras's scale=False BN
+        m.weight.numel()
+        for m in torch_model.modules()
+        if isinstance(m, torch.nn.BatchNorm2d) and not m.weight.requires_grad
+    )
     assert sum(w.size for w in t_w.values()) == sum(w.size for w in k_w.values()) + (
-        4 * 128 if name == "lstm" else 0  # torch's b_hh is folded into Keras' one bias
+        folded + unit_scales
     )
     assert all(w.dtype == np.float32 for w in (*t_w.values(), *k_w.values()))
 
@@ -191,7 +210,7 @@ def test_lstm_hidden_bias_is_frozen_zero() -> None:
     assert float(model.lstm.bias_hh_l0.abs().sum()) == 0.0
 
 
-@pytest.mark.parametrize("name", ["resnet18", "lstm"])
+@pytest.mark.parametrize("name", ["resnet18", "lstm", "mobilenetv2"])
 def test_lazily_defined_torch_classes_pickle(name: str) -> None:
     model = models.build(name, "torch", **_kwargs(name))
     clone = pickle.loads(pickle.dumps(model))

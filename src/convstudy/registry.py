@@ -151,6 +151,11 @@ MODELS: dict[str, Model] = {
         Model("vgg16", "cifar10", "convstudy.models.vgg16", "image", "VGG-16"),
         Model("lstm", "imdb", "convstudy.models.rnn", "text", "LSTM", {"kind": "lstm"}),
         Model("gru", "imdb", "convstudy.models.rnn", "text", "GRU", {"kind": "gru"}),
+        # ---- Louloudakis et al.'s ImageNet architectures (Part 2), trained here on CIFAR-10
+        # resized to their input size (config ``datasets.cifar10.image_size``)
+        Model("mobilenetv2", "cifar10", "convstudy.models.mobilenetv2", "image", "MobileNetV2"),
+        Model("resnet101", "cifar10", "convstudy.models.resnet101", "image", "ResNet-101"),
+        Model("inceptionv3", "cifar10", "convstudy.models.inceptionv3", "image", "InceptionV3"),
     )
 }
 

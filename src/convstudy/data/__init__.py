@@ -7,10 +7,12 @@ out_json=..., val_size=5000, split_seed=0)`` then ``subset(load_prepared(out_npz
 from convstudy.data.prepare import (
     ARRAY_KEYS,
     DATASETS,
+    RESIZE_RULE,
     SPLIT_RULE,
     fetch_dataset,
     load_prepared,
     prepare_dataset,
+    resize_images,
     split_indices,
     subset,
 )
@@ -40,6 +42,7 @@ __all__ = [
     "DATASETS",
     "LOCAL_DIR_ENV",
     "REGISTRY",
+    "RESIZE_RULE",
     "SPLIT_RULE",
     "DatasetSpec",
     "ResolvedSource",
@@ -57,6 +60,7 @@ __all__ = [
     "read_cifar_tarball",
     "read_idx",
     "read_imdb_archive",
+    "resize_images",
     "resolve_local_dir",
     "split_indices",
     "subset",

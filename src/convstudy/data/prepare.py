@@ -6,6 +6,11 @@ validation, the others training, both kept in permuted order. The official test 
 the test set, in its canonical order, except IMDb's: its archive lists every negative
 review before every positive one, so a "first N" evaluation subset would hold one class;
 it is put in the order ``numpy.random.default_rng(split_seed).permutation(n_test)``.
+
+Resized images (``image_size``, CIFAR-10 for the ImageNet architectures, which take larger
+images): every split is enlarged once here, bilinearly (:func:`resize_images`), and stored as
+uint8, so the models of both frameworks and every converted format see the same pixels and
+no model carries a resize operation of its own (which converters could treat differently).
 """
 
 from __future__ import annotations
@@ -117,6 +122,52 @@ def _read_official(fmt: str, paths: Mapping[str, Path]) -> dict[str, Any]:
     raise ValueError(f"no reader for format {fmt!r}")  # a registry bug, not bad input
 
 
+#: How :func:`resize_images` interpolates (recorded in the provenance JSON).
+RESIZE_RULE = (
+    "bilinear with half-pixel centres (output pixel i samples input coordinate "
+    "(i + 0.5) * in / out - 0.5, clamped to the image), per channel, rounded to the nearest "
+    "integer (ties to even) as uint8: the interpolation of tf.image.resize(method='bilinear') "
+    "(PIL's BILINEAR agrees within one grey level); enlarging only"
+)
+#: Images resized per chunk (bounds the float32 working memory).
+_RESIZE_CHUNK = 1024
+
+
+def _bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of bilinear interpolation with half-pixel centres."""
+    coords = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+    low = np.floor(coords).astype(np.int64)
+    high = np.minimum(low + 1, n_in - 1)
+    frac = coords - low
+    matrix = np.zeros((n_out, n_in), dtype=np.float64)
+    np.add.at(matrix, (np.arange(n_out), low), 1.0 - frac)
+    np.add.at(matrix, (np.arange(n_out), high), frac)
+    return matrix.astype(np.float32)
+
+
+def resize_images(x: np.ndarray, size: int) -> np.ndarray:
+    """uint8 NHWC images enlarged to ``size`` x ``size`` (see :data:`RESIZE_RULE`).
+
+    Raises:
+        ConfigError: ``size`` is smaller than the images (downscaling would need an
+            anti-aliasing filter this rule does not have).
+    """
+    n, h, w, c = x.shape
+    if size < max(h, w):
+        raise ConfigError(f"image_size: {size} is smaller than the {h}x{w} images (enlarging only)")
+    if (h, w) == (size, size):
+        return x
+    rows, cols = _bilinear_matrix(h, size), _bilinear_matrix(w, size)
+    out = np.empty((n, size, size, c), dtype=np.uint8)
+    for start in range(0, n, _RESIZE_CHUNK):
+        chunk = x[start : start + _RESIZE_CHUNK].astype(np.float32)
+        m = len(chunk)
+        tall = np.matmul(rows, chunk.reshape(m, h, w * c)).reshape(m * size, w, c)
+        resized = np.matmul(cols, tall).reshape(m, size, size, c)
+        out[start : start + m] = np.clip(np.rint(resized), 0, 255).astype(np.uint8)
+    return out
+
+
 def split_indices(n: int, val_size: int, split_seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) indices into the official training set (see the module rule)."""
     if not 0 <= val_size < n:
@@ -179,6 +230,7 @@ def prepare_dataset(
     split_seed: int,
     vocab_size: int | None = None,
     seq_len: int | None = None,
+    image_size: int | None = None,
     expected_sha256: Mapping[str, str] | None = None,
 ) -> None:
     """Locate, verify, read and split ``name``; write ``out_npz`` and ``out_json``.
@@ -189,6 +241,8 @@ def prepare_dataset(
             ``None`` uses the publisher files that :func:`fetch_dataset` put in ``raw_dir``.
         val_size, split_seed: see the module's split rule.
         vocab_size, seq_len: required for imdb (see :mod:`convstudy.data.text`).
+        image_size: images only: enlarge every image to this square size
+            (:func:`resize_images`); ``None`` keeps the published size.
         expected_sha256: registry relpath -> sha256 overriding the registry (tests only).
 
     The npz holds ``x_*`` (images uint8 NHWC; imdb int32 (N, seq_len)), ``y_*`` int64 for
@@ -198,6 +252,8 @@ def prepare_dataset(
         raise ConfigError(f"dataset: unknown {name!r} (known: {', '.join(DATASETS)})")
     if name == "imdb" and (vocab_size is None or seq_len is None):
         raise ConfigError("imdb: vocab_size and seq_len are required")
+    if name == "imdb" and image_size is not None:
+        raise ConfigError("imdb: image_size applies to image datasets only")
     records = _verified_sources(name, local_dir, raw_dir, expected_sha256)
     official = _read_official(records[0]["format"], {r["role"]: r["path"] for r in records})
     n_official = len(official["train"].labels if name == "imdb" else official["y_train"])
@@ -214,14 +270,20 @@ def prepare_dataset(
             "x_test": official["x_test"],
             "y_test": official["y_test"],
         }
+        if image_size is not None:
+            for split in SPLITS:
+                arrays[f"x_{split}"] = resize_images(arrays[f"x_{split}"], image_size)
+            logger.info("%s: images resized to %dx%d", name, image_size, image_size)
     for split in SPLITS:
         arrays[f"y_{split}"] = arrays[f"y_{split}"].astype(np.int64)
     out_npz = Path(out_npz)
     _write_npz(out_npz, arrays)
-    write_json(
-        out_json,
-        _provenance(name, records, arrays, out_npz, val_size, split_seed, vocab_size, seq_len),
+    provenance = _provenance(
+        name, records, arrays, out_npz, val_size, split_seed, vocab_size, seq_len
     )
+    if image_size is not None:
+        provenance["resize"] = {"image_size": image_size, "rule": RESIZE_RULE}
+    write_json(out_json, provenance)
     logger.info(
         "%s: wrote %s (train %d, val %d, test %d)",
         name,

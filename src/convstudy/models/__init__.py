@@ -43,10 +43,27 @@ FRAMEWORKS: tuple[str, ...] = tuple(registry.FRAMEWORKS)
 
 #: Architecture keys of the text models; ``None`` marks a required key.
 _TEXT_ARCH: dict[str, int | None] = {"vocab_size": None, "embed_dim": 128, "hidden": 128}
-#: Architecture keys of the image models: the CIFAR networks' first width (64 published).
+#: Architecture keys of the image models: the CIFAR networks' first width (64 published);
+#: the ImageNet architectures' definition (:mod:`convstudy.models.applications`: 0 Keras
+#: applications', both frameworks; 1 torchvision's, PyTorch only).
 _IMAGE_ARCH: dict[str, dict[str, int | None]] = {
     "resnet18": {"width": 64},
     "vgg16": {"width": 64},
+    "mobilenetv2": {"torchvision": 0},
+    "resnet101": {"torchvision": 0},
+    "inceptionv3": {"torchvision": 0},
+}
+#: Arch keys that are flags (0 or 1) rather than sizes.
+_FLAGS = ("torchvision",)
+#: Optional keys taking a number in (0, 1), per model; absent unless given. ``bn_momentum``:
+#: the BatchNorm moving-average momentum, Keras's spelling (torch's is 1 - it), instead of
+#: the definition's own (MobileNetV2 0.999, ResNet-101 and InceptionV3 0.99): a training
+#: setting that changes nothing a trained model computes, for short training runs whose few
+#: steps would otherwise leave the moving statistics near their initial values.
+_FRACTIONS: dict[str, tuple[str, ...]] = {
+    "mobilenetv2": ("bn_momentum",),
+    "resnet101": ("bn_momentum",),
+    "inceptionv3": ("bn_momentum",),
 }
 
 
@@ -96,21 +113,33 @@ def to_framework_input(x: np.ndarray, name: str, framework: str) -> np.ndarray:
         raise ValueError(f"{name}: {error}") from None
 
 
-def resolve_arch(name: str, arch: Mapping[str, Any] | None) -> dict[str, int]:
+def resolve_arch(name: str, arch: Mapping[str, Any] | None) -> dict[str, Any]:
     """``arch`` checked against model ``name``'s keys, with defaults filled in."""
     given = dict(arch or {})
     allowed = _TEXT_ARCH if is_recurrent(name) else _IMAGE_ARCH.get(name, {})
+    fractions = () if is_recurrent(name) else _FRACTIONS.get(name, ())
     for key in given:
-        if key not in allowed:
-            raise ArchError(f"unknown arch key {key!r} for {name}; allowed: {sorted(allowed)}")
-    resolved: dict[str, int] = {}
+        if key not in allowed and key not in fractions:
+            known = sorted([*allowed, *fractions])
+            raise ArchError(f"unknown arch key {key!r} for {name}; allowed: {known}")
+    resolved: dict[str, Any] = {}
     for key, default in allowed.items():
         value = given.get(key, default)
         if value is None:
             raise ArchError(f"arch key {key!r} is required for {name}")
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        if key in _FLAGS:
+            if isinstance(value, bool) or value not in (0, 1):
+                raise ArchError(f"arch key {key!r} must be 0 or 1, got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ArchError(f"arch key {key!r} must be a positive integer, got {value!r}")
         resolved[key] = int(value)
+    for key in fractions:
+        if key not in given:
+            continue
+        value = given[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise ArchError(f"arch key {key!r} must be a number in (0, 1), got {value!r}")
+        resolved[key] = float(value)
     return resolved
 
 
@@ -162,7 +191,10 @@ def build(
         input_shape: without batch: images (H, W, C), text (seq_len,).
         num_classes: width of the final (logits) layer.
         arch: text models: ``vocab_size`` (required), ``embed_dim`` (128), ``hidden``
-            (128); ResNet-18 and VGG-16: ``width`` (64, the published networks).
+            (128); ResNet-18 and VGG-16: ``width`` (64, the published networks);
+            MobileNetV2, ResNet-101, InceptionV3: ``torchvision`` (0: Keras applications'
+            definition; 1: torchvision's, PyTorch only) and, optionally, ``bn_momentum``
+            (in (0, 1), Keras's spelling; the definition's own when absent).
         unroll: text models only: build the recurrence unrolled (Keras 3 LSTM/GRU convert
             to CoreML only so; the same function with the same weights).
 
