@@ -31,6 +31,8 @@ NOT_IN_TINY_RUN = {
     "fetch_dataset", "converter_env", "convert_version", "predict_version", "compare_version",
     "versions_report", "import_source", "convert_source", "predict_source", "compare_source",
     "source_path", "sources_report",
+    # Louloudakis et al.'s grid runs in tests/test_louloudakis.py, with the same env check
+    "louloudakis_pair", "louloudakis_faulty", "localize_pair", "louloudakis_report",
 }  # fmt: skip
 
 
@@ -115,11 +117,14 @@ def test_every_rule_runs_in_an_existing_env() -> None:
         "compare", "gather", "report_fidelity", "ablation_init", "select", "robustness",
         "report_robustness", "matrix_path", "matrix_report", "localization_pairs",
         "localization_report", "converter_env", "compare_version", "versions_report",
-        "compare_source", "source_path", "sources_report",
+        "compare_source", "source_path", "sources_report", "louloudakis_pair",
+        "louloudakis_faulty", "louloudakis_report",
     }  # fmt: skip
     assert used["transfer"] == {"train_ablation"}
     # localization and brought models see every format through torch, TF and onnx
-    assert used["localize"] == {"localize", "import_source", "convert_source", "predict_source"}
+    assert used["localize"] == {
+        "localize", "localize_pair", "import_source", "convert_source", "predict_source",
+    }  # fmt: skip
 
 
 def test_the_env_check_reads_the_rules_directives() -> None:

@@ -66,8 +66,9 @@ def test_default_tables_gather_what_the_dry_run_schedules(default: Grid) -> None
     assert count("predictions") == 120  # RQ1's targets only: the original and 5 routes
     assert count("comparisons") == 100
     assert count("matrix") == 5 * 16
-    assert count("attacks") == 16 + 6  # 6 image cells x 2, 4 text cells x 1; Boundary on ONNX
-    assert count("robustness") == 16 * 5
+    # RQ3's two seeds x (6 image cells x 2 attacks, 4 text cells x 1; Boundary on ONNX)
+    assert count("attacks") == 2 * (16 + 6)
+    assert count("robustness") == 2 * 16 * 5
     assert count("localizations") == 0  # known after the checkpoint
     pairs = [{"model": "lenet5", "framework": "torch", "seed": "0", "route": "onnx"}]
     assert default.gather_inputs("localizations", lambda: pairs) == [
@@ -90,7 +91,11 @@ def test_named_targets(default: Grid) -> None:
     assert default.stage_targets("sources") == default.stage_targets("versions") == []
     everything = default.stage_targets("report")
     for stage in grid.STAGES:
-        assert set(default.stage_targets(stage)) <= set(everything)
+        # Louloudakis et al.'s grid is a target of its own by default (`in_report: false`)
+        assert set(default.stage_targets(stage)) <= set(everything) or stage == "louloudakis"
+    assert default.stage_targets("louloudakis") and not (
+        set(default.stage_targets("louloudakis")) & set(everything)
+    )
     assert "results/tables/conversions.csv" in everything
 
 
@@ -221,6 +226,42 @@ def test_louloudakis_pairs_files_and_target() -> None:
     )
 
 
+def test_default_louloudakis_grid_is_the_papers_36_pairs(default: Grid) -> None:
+    pairs = {(p.model, p.source, p.target) for p in default.pairs}
+    frameworks = ("torch", "keras", "tf", "tflite")
+    assert pairs == {
+        (m, s, t)
+        for m in ("mobilenetv2", "resnet101", "inceptionv3")
+        for s in frameworks
+        for t in frameworks
+        if s != t
+    }
+    assert len(default.pairs) == 3 * 15  # two paths to TFLite from PyTorch, three from TF
+    assert [p["route"] for p in default.louloudakis_case_pairs()] == [
+        "savedmodel+tflite", "savedmodel+tflite-dr", "savedmodel+tflite-fp16",
+    ]  # fmt: skip
+    assert {p["model"] for p in default.louloudakis_case_pairs()} == {"inceptionv3"}
+
+
+def test_a_model_with_an_image_size_trains_on_its_own_prepared_copy(default: Grid) -> None:
+    inception = W(model="inceptionv3", framework="keras", seed="0")
+    assert default.prepared_npz(inception) == "data/prepared/cifar10-75px.npz"
+    assert default.prepared_npz(W(inception, model="resnet101")) == "data/prepared/cifar10.npz"
+    assert default.dataset_of(inception) == "cifar10"  # floors and attack settings
+    assert "image_size" not in default.training_params(inception)
+    assert default.all_datasets == ["cifar10", "cifar10-75px", "imdb", "mnist"]
+    assert default.datasets == ["cifar10", "imdb", "mnist"]  # RQ1's, gathered
+    assert default.source_datasets == ["cifar10", "imdb", "mnist"]
+    resized = W(dataset="cifar10-75px")
+    assert Grid.base_dataset(resized) == "cifar10"
+    assert default.prepare_params(resized) == {
+        "split_seed": DEFAULT["datasets"]["split_seed"],
+        **DEFAULT["datasets"]["cifar10"],
+        "image_size": 75,
+    }
+    assert "image_size" not in default.prepare_params(W(dataset="cifar10"))
+
+
 def ablation_grid(config: dict[str, Any] = DEFAULT, **matched_init: Any) -> Grid:
     section = {"models": ["lstm", "gru"], "seeds": None, **matched_init}
     return Grid(with_(config, ablation={"matched_init": section}), PINS)
@@ -264,6 +305,15 @@ def test_ablation_reuses_the_studys_models_where_they_are_the_same_training() ->
     g = ablation_grid(with_(DEFAULT, imported_models=imported))
     assert "results/ablation/matched_init/lstm/keras/seed0" in g.ablation_trained()
     assert "results/models/lstm/keras/seed1" in g.ablation_inputs()
+
+
+def test_a_study_narrowed_to_other_models_runs_no_ablation() -> None:
+    narrowed = ablation_grid(with_(DEFAULT, models=["lenet5", "gru"]))
+    assert {model for model, _, _ in narrowed.ablation_cells()} == {"gru"}
+    assert ablation_grid(with_(DEFAULT, models=["lenet5"])).ablation_cells() == []
+    assert narrowed.stage_targets("report") and not ablation_grid(
+        with_(DEFAULT, models=["lenet5"])
+    ).stage_targets("ablation")
 
 
 def test_ablation_arms_follow_the_config_and_the_optimizer() -> None:

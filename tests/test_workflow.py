@@ -118,7 +118,10 @@ def test_tiny_run_produces_every_table(tiny_run: Path) -> None:
     assert (cells["model"] == "gru").all() and cells["peak_acc"].between(0, 1).all()
     gaps = pd.read_csv(report / "ablation_init_gaps.csv").set_index(["name", "at"])
     own = gaps.loc[("own", "final")]
-    assert np.isclose(own["mean"], cells["final_acc"].iloc[0] - cells["final_acc"].iloc[1])
+    # the table rounds to 4 decimals
+    assert np.isclose(
+        own["mean"], cells["final_acc"].iloc[0] - cells["final_acc"].iloc[1], atol=5e-5
+    )
     assert own["conclusion"].endswith("from 1 seed, no interval")
     assert (report / "ablation_init_curves.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -68,10 +68,10 @@ def _check_names(config: Mapping[str, Any]) -> None:
                 "format of 'formats'"
             )
     for i, model in enumerate(config["ablation"]["matched_init"]["models"]):
-        if model not in config["models"]:
+        if model not in config["training"]:
             raise ConfigError(
-                f"invalid config key 'ablation.matched_init.models.{i}': {model!r} is not in "
-                "'models'"
+                f"invalid config key 'ablation.matched_init.models.{i}': {model!r} has no "
+                "'training' entry"
             )
     for model in config["models"]:
         if model not in config["training"]:

@@ -19,6 +19,7 @@ Wildcards are any mapping of wildcard names to values that also exposes them as 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -27,6 +28,9 @@ from typing import Any
 
 from convstudy import ablation, registry
 from convstudy.records import RECORD_TYPES
+
+#: A prepared dataset enlarged for its models (``cifar10-75px``): the size it was enlarged to.
+_RESIZED = re.compile(r"-(\d+)px$")
 
 #: What ``from convstudy.grid import *`` gives the workflow: the path patterns.
 __all__ = [
@@ -221,9 +225,32 @@ class Grid:
         """RQ1's seeds (as wildcard strings)."""
         return _strs(self.config["seeds"])
 
+    def prepared_name(self, model: str) -> str:
+        """The prepared dataset ``model`` trains on: its published dataset, or a copy of it
+        enlarged to the model's ``training.<model>.image_size`` (``cifar10-75px``)."""
+        size = self.config["training"][model].get("image_size")
+        dataset = registry.model(model).dataset
+        return f"{dataset}-{size}px" if size else dataset
+
     @cached_property
     def datasets(self) -> list[str]:
+        """The prepared datasets of RQ1's models (the gathered tables' provenance)."""
+        return sorted({self.prepared_name(model) for model in self.models})
+
+    @cached_property
+    def all_datasets(self) -> list[str]:
+        """Every prepared dataset a cell trains on (RQ1's and Louloudakis's grid's)."""
+        return sorted({self.prepared_name(model) for model in self.cell_models})
+
+    @cached_property
+    def source_datasets(self) -> list[str]:
+        """The published datasets the prepared ones are made from (verified, fetched)."""
         return sorted({registry.model(model).dataset for model in self.cell_models})
+
+    @staticmethod
+    def base_dataset(wildcards: Any) -> str:
+        """The published dataset of a prepared one (``cifar10-75px`` -> ``cifar10``)."""
+        return str(_RESIZED.sub("", wildcards.dataset))
 
     @cached_property
     def cell_models(self) -> list[str]:
@@ -480,7 +507,9 @@ class Grid:
 
     @cached_property
     def ablation_models(self) -> list[str]:
-        return list(self.ablation_config["models"])
+        """The ablation's models among the study's (a study narrowed to other models runs
+        no ablation)."""
+        return [m for m in self.ablation_config["models"] if m in self.models]
 
     @cached_property
     def ablation_seeds(self) -> list[str]:
@@ -718,17 +747,24 @@ class Grid:
     # ---- what a job depends on (its params), by wildcards
 
     def dataset_of(self, wildcards: Any) -> str:
+        """The published dataset of a cell's model (its floors and attack settings)."""
         return registry.model(wildcards.model).dataset
 
     def prepared_npz(self, wildcards: Any) -> str:
-        return f"{self.prepared_dir}/{self.dataset_of(wildcards)}.npz"
+        return f"{self.prepared_dir}/{self.prepared_name(wildcards.model)}.npz"
 
     def prepare_params(self, wildcards: Any) -> dict[str, Any]:
         datasets = self.config["datasets"]
-        return {"split_seed": datasets["split_seed"], **datasets[wildcards.dataset]}
+        base = self.base_dataset(wildcards)
+        resized = _RESIZED.search(wildcards.dataset)
+        size = {"image_size": int(resized.group(1))} if resized else {}
+        return {"split_seed": datasets["split_seed"], **datasets[base], **size}
 
     def training_params(self, wildcards: Any) -> dict[str, Any]:
-        return dict(self.config["training"][wildcards.model])
+        """A cell's hyperparameters (its ``image_size`` is its prepared dataset's)."""
+        hyper = dict(self.config["training"][wildcards.model])
+        hyper.pop("image_size", None)
+        return hyper
 
     def n_test(self, wildcards: Any) -> Any:
         return self.config["training"][wildcards.model]["subset"]["test"]

@@ -36,7 +36,7 @@ def _validated(config):
         the_grid = grid.Grid(config, cs_config.read_pins(pins), found)
         if local:
             verify_local_copy(
-                local, the_grid.datasets, ".snakemake/convstudy/verified.json"
+                local, the_grid.source_datasets, ".snakemake/convstudy/verified.json"
             )
         return local, the_grid
     except ConvstudyError as error:
@@ -57,12 +57,12 @@ def _alternatives(names):
 
 
 wildcard_constraints:
-    model=_alternatives(GRID.models),
+    model=_alternatives(GRID.cell_models),
     framework=_alternatives(GRID.frameworks),
     seed=r"\d+",
     route=_alternatives(GRID.hops),
     target=_alternatives([registry.ORIGINAL, *GRID.hops]),
-    dataset=_alternatives(GRID.datasets),
+    dataset=_alternatives([*GRID.all_datasets, *GRID.source_datasets]),
     table=_alternatives(RECORD_TYPES),
     attack=_alternatives(registry.ATTACKS),
     source=_alternatives(GRID.sources),
@@ -83,7 +83,11 @@ def rule_resources(rule):
 
 def prepare_inputs(wildcards):
     """Nothing when a local folder is given (it is read and verified in place)."""
-    return [] if LOCAL_DATA_DIR else [f"{GRID.raw_dir}/{wildcards.dataset}/.fetched"]
+    return (
+        []
+        if LOCAL_DATA_DIR
+        else [f"{GRID.raw_dir}/{GRID.base_dataset(wildcards)}/.fetched"]
+    )
 
 
 def imported_checkpoint(wildcards):

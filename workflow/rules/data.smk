@@ -33,6 +33,7 @@ rule prepare_dataset:
     resources:
         **rule_resources("prepare_dataset"),
     params:
+        dataset=GRID.base_dataset,
         settings=GRID.prepare_params,
         raw_dir=raw_dir_of,
     script:

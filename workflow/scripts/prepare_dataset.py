@@ -12,7 +12,7 @@ with job_log(snakemake):
     from convstudy.jobs import prepare_dataset
 
     prepare_dataset.run(
-        dataset=snakemake.wildcards.dataset,
+        dataset=snakemake.params.dataset,
         local_dir=local_data_dir(snakemake),
         raw_dir=snakemake.params.raw_dir,
         settings=snakemake.params.settings,

@@ -103,9 +103,16 @@ def pair_rows(
     return pd.DataFrame(rows)
 
 
+def _no_converter(row: pd.Series) -> bool:
+    """A pair that failed because no converter performs one of its hops (not a crash)."""
+    return row["status"] == "error" and str(row["reason"]).startswith("NoConverter")
+
+
 def _cell_text(row: pd.Series) -> str:
     if row["status"] != "ok":
-        return "crash" if row["status"] == "error" else "not run"
+        if row["status"] != "error":
+            return "not run"
+        return "no converter" if _no_converter(row) else "crash"
     return f"{row['disagreement']:.1%} [{row['ci_low']:.1%}, {row['ci_high']:.1%}]"
 
 
@@ -138,13 +145,17 @@ def published_table(rows: pd.DataFrame) -> pd.DataFrame:
     def add(claim: str, published: str, ours: str) -> None:
         lines.append({"published claim": claim, "published": published, "ours": ours})
 
-    crashed, total = int((first["status"] == "error").sum()), len(first)
+    failed, total = first[first["status"] == "error"], len(first)
+    missing = int(failed.apply(_no_converter, axis=1).sum()) if len(failed) else 0
     add("conversions that crash", f"{PUBLISHED['crashed'][0]} of {PUBLISHED['crashed'][1]}",
-        f"{crashed} of {total}")  # fmt: skip
+        f"{len(failed)} of {total} ({len(failed) - missing} crashed, {missing} with no converter)")  # fmt: skip
     over = int((ok["disagreement"] > 0.35).sum())
     add("conversions that change over 35% of the labels", "10 of 36", f"{over} of {total}")
     model, source, target, value = PUBLISHED["max"]
-    if len(ok):
+    if len(ok) and ok["disagreement"].max() == 0:
+        add("the largest label change", f"{value:.0%} ({model}, {LABELS[source]} -> {LABELS[target]})",
+            f"none: no conversion changed a label ({len(ok)} evaluated)")  # fmt: skip
+    elif len(ok):
         worst = ok.loc[ok["disagreement"].idxmax()]
         add("the largest label change", f"{value:.0%} ({model}, {LABELS[source]} -> {LABELS[target]})",
             f"{worst['disagreement']:.1%} ({worst['model']}, {LABELS[worst['source']]} -> "
@@ -245,7 +256,7 @@ def figure(rows: pd.DataFrame, out: Path) -> None:
                 grid[i, j] = row["disagreement"]
                 text = f"{row['disagreement']:.0%}"
             else:
-                text = "crash" if row["status"] == "error" else "n/a"
+                text = _cell_text(row).replace(" ", "\n")
                 ax.add_patch(
                     plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", color="0.5")
                 )

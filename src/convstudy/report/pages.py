@@ -225,6 +225,24 @@ def _localization(run: Run) -> list[str]:
     return facts
 
 
+def _louloudakis(run: Run) -> list[str]:
+    pairs = run.csv("louloudakis_pairs")
+    if pairs is None or not {"status", "disagreement"} <= set(pairs):
+        return []
+    ran = pairs[pairs["disagreement"].map(number).notna()]
+    changed = ran[ran["disagreement"].map(number) > 0]
+    counted = _counted(pairs, "status")
+    facts = [
+        (
+            f"Conversions (every path of every pair): {len(pairs)} ({counted}); that changed "
+            f"at least one label: {len(changed)} of {len(ran)} evaluated."
+        )
+    ]
+    if largest := _largest(ran, "disagreement", ("model", "source", "target", "path")):
+        facts.append(f"Largest label change: {largest[0]} ({largest[1]}).")
+    return facts
+
+
 @dataclass(frozen=True)
 class Section:
     title: str
@@ -256,8 +274,18 @@ SECTIONS = (
         "RQ3: adversarial robustness",
         "Attacks run on the original model; their adversarial inputs are replayed on each "
         "converted model (Tables V and VI); the robustness indicator R (Table VII, smaller "
-        "is better) and the cost of each attack.",
-        ("table5_robustness_cnn", "table6_robustness_rnn", "table7_indicator", "attack_cost"),
+        "is better), McNemar's test of each replay against its original, Boundary's "
+        "distances per step checkpoint and its success within the distance bound, and the "
+        "cost of each attack.",
+        (
+            "table5_robustness_cnn",
+            "table6_robustness_rnn",
+            "table7_indicator",
+            "rq3_tests",
+            "boundary_steps",
+            "boundary_bounded",
+            "attack_cost",
+        ),
         ("figure3_attack_cnn", "figure4_attack_rnn"),
         _rq3,
     ),
@@ -299,6 +327,16 @@ SECTIONS = (
         ("localizations",),
         (),
         _localization,
+    ),
+    Section(
+        "Louloudakis et al.'s grid",
+        "Each architecture as a source in PyTorch, Keras, TensorFlow and TFLite, converted to "
+        "each of the other three (label change of the target against its source, or the "
+        "converter's error), beside the published Figure 1; the case study localized and "
+        "repaired.",
+        ("louloudakis_grid", "louloudakis_published", "louloudakis_case"),
+        ("louloudakis_grid",),
+        _louloudakis,
     ),
 )
 
