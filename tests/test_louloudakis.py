@@ -3,6 +3,7 @@ small grid (tests/configs/louloudakis.yaml) run end to end with every job's env 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,7 @@ from conftest import REPO, job_counts, snakemake
 
 from convstudy.envs import CHECK_ENV_VAR
 from convstudy.provenance import read_json
-from convstudy.report.louloudakis import grid_table, published_table, wilson
+from convstudy.report.louloudakis import grid_table, models_table, published_table, wilson
 
 CONFIG = REPO / "tests" / "configs" / "louloudakis.yaml"
 RULES = ("louloudakis_pair", "louloudakis_faulty", "localize_pair", "louloudakis_report")
@@ -99,3 +100,20 @@ def test_grid_and_published_tables_tell_crashes_from_missing_converters() -> Non
     assert published["TensorFlow -> PyTorch"] == "0 of 100 labels changed"
     unchanged = published_table(rows.drop(index=2)).set_index("published claim")["ours"]
     assert unchanged["the largest label change"].startswith("none")
+
+
+def test_models_table_names_the_weights_and_the_floor(tmp_path: Path) -> None:
+    folder = tmp_path / "models" / "inceptionv3" / "keras" / "seed0"
+    folder.mkdir(parents=True)
+    train = {"model": "inceptionv3", "framework": "keras", "seed": 0, "dataset": "cifar10",
+             "epochs": 2, "final_val_acc": 0.31, "input_shape": [75, 75, 3],
+             "hyper": {"subset": {"train": 2048}}, "imported_from": ""}  # fmt: skip
+    (folder / "train.json").write_text(json.dumps(train))
+    original = tmp_path / "original.json"
+    prediction = {"model": "inceptionv3", "framework": "keras", "seed": 0, "status": "ok",
+                  "n_eval": 512, "accuracy": 0.125}  # fmt: skip
+    original.write_text(json.dumps(prediction))
+    table = models_table([folder], [original], {"cifar10": 0.25})
+    row = table.iloc[0]
+    assert row["weights"] == "trained here: cifar10, 2048 images at 75x75, 2 epochs, seed 0"
+    assert row["n"] == 512 and not row["above_floor"] and row["ci_high"] < 0.25

@@ -665,7 +665,7 @@ class Grid:
     def louloudakis_files(self, kind: str) -> list[str]:
         """What the grid's rules read: each pair's comparison (``pairs``), every hop's
         conversion folder of its route (``conversions``), its cells' trained models
-        (``trained``)."""
+        (``trained``) and their predictions' records (``originals``)."""
 
         def at(p: Pair, pattern: str, **more: str) -> str:
             return pattern.format(model=p.model, framework=p.framework, seed=p.seed, **more)
@@ -674,6 +674,10 @@ class Grid:
             return _unique(at(p, LOULOUDAKIS_PAIR, base=p.base, route=p.route) for p in self.pairs)
         if kind == "trained":
             return _unique(at(p, TRAINED) for p in self.pairs)
+        if kind == "originals":
+            return _unique(
+                at(p, PREDICTION, target=registry.ORIGINAL) + ".json" for p in self.pairs
+            )
         return _unique(
             at(p, CONVERTED, route=hop)
             for p in self.pairs

@@ -71,6 +71,7 @@ rule louloudakis_report:
         pairs=GRID.louloudakis_files("pairs"),
         conversions=GRID.louloudakis_files("conversions"),
         trained=GRID.louloudakis_files("trained"),
+        originals=GRID.louloudakis_files("originals"),
         localizations=louloudakis_localizations,
     output:
         grid=report(
@@ -87,7 +88,12 @@ rule louloudakis_report:
         ),
         tables=expand(
             "results/report/{table}.{ext}",
-            table=["louloudakis_grid", "louloudakis_published", "louloudakis_case"],
+            table=[
+                "louloudakis_models",
+                "louloudakis_grid",
+                "louloudakis_published",
+                "louloudakis_case",
+            ],
             ext=["md", "csv"],
         ),
         pairs="results/report/louloudakis_pairs.csv",
@@ -102,5 +108,6 @@ rule louloudakis_report:
     params:
         pairs=GRID.louloudakis_pair_dicts(),
         case=GRID.louloudakis.get("case", {}),
+        floor=GRID.robustness["floor"],
     script:
         "../scripts/louloudakis_report.py"

@@ -9,9 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from convstudy.report import write_table
-from convstudy.report.louloudakis import case_table, figure, grid_table, pair_rows, published_table
+from convstudy.report.louloudakis import (
+    case_table,
+    figure,
+    grid_table,
+    models_table,
+    pair_rows,
+    published_table,
+)
 
 TITLES = {
+    "louloudakis_models": "The grid's models: the weights each source model has, and its "
+    "accuracy on the evaluation images (95% Wilson interval) against the floor",
     "louloudakis_grid": "Louloudakis et al.'s grid: labels changed by each conversion, source "
     "against target, on the same images (95% Wilson interval); crashed pairs marked",
     "louloudakis_published": "Louloudakis et al.: the published values beside ours",
@@ -25,11 +34,15 @@ def run(
     pairs: Sequence[Mapping[str, str]],
     comparisons: Sequence[str | Path],
     localizations: Sequence[str | Path],
+    trained: Sequence[str | Path],
+    originals: Sequence[str | Path],
+    floor: Mapping[str, float],
     case: Mapping[str, str],
     converted: str | Path,
     out_dir: str | Path,
 ) -> None:
-    """Write the grid, published and case tables (Markdown, CSV, HTML) and Figure 1."""
+    """Write the models, grid, published and case tables (Markdown, CSV, HTML) and
+    Figure 1."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     by_key: dict[str, Path] = {}
@@ -43,6 +56,9 @@ def run(
     rows = pair_rows(pairs, by_key, Path(converted))
     rows.to_csv(out_dir / "louloudakis_pairs.csv", index=False)
     tables: dict[str, Any] = {
+        "louloudakis_models": models_table(
+            [Path(p) for p in trained], [Path(p) for p in originals], floor
+        ),
         "louloudakis_grid": grid_table(rows),
         "louloudakis_published": published_table(rows),
         "louloudakis_case": case_table(rows, [Path(p) for p in localizations], case),

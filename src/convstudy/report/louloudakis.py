@@ -103,6 +103,52 @@ def pair_rows(
     return pd.DataFrame(rows)
 
 
+def models_table(
+    trained: Sequence[Path], originals: Sequence[Path], floor: Mapping[str, float]
+) -> pd.DataFrame:
+    """One row per source model: the weights it has (trained by this run: dataset, images,
+    input size, epochs; or imported), its validation accuracy at the end of training and
+    its accuracy on the evaluation images with the Wilson interval, against the dataset's
+    floor (``robustness.floor``).
+
+    Args:
+        trained: the model folders (``results/models/<cell>``, with ``train.json``).
+        originals: the originals' prediction records (``results/predictions/<cell>/original.json``).
+        floor: accuracy floor per dataset.
+    """
+    accuracy = {}
+    for path in originals:
+        record = json.loads(path.read_text())
+        accuracy[(record["model"], record["framework"], int(record["seed"]))] = record
+    lines = []
+    for folder in trained:
+        record = json.loads((folder / "train.json").read_text())
+        key = (record["model"], record["framework"], int(record["seed"]))
+        hyper, shape = record.get("hyper", {}), record.get("input_shape") or []
+        size = "x".join(str(d) for d in shape[:2]) if len(shape) == 3 else "?"
+        train = (hyper.get("subset") or {}).get("train") or "all"
+        weights = (
+            f"imported ({record['imported_from']})"
+            if record.get("imported_from")
+            else f"trained here: {record['dataset']}, {train} images at {size}, "
+            f"{record.get('epochs')} epochs, seed {record['seed']}"
+        )
+        line: dict[str, Any] = {
+            "model": record["model"], "framework": record["framework"], "seed": record["seed"],
+            "weights": weights, "val_acc": record.get("final_val_acc"),
+        }  # fmt: skip
+        predicted = accuracy.get(key)
+        if predicted and predicted.get("status") == "ok":
+            n, acc = int(predicted["n_eval"]), float(predicted["accuracy"])
+            low, high = wilson(round(acc * n), n)
+            least = float(floor.get(record["dataset"], 0.0))
+            line.update(
+                n=n, accuracy=acc, ci_low=low, ci_high=high, floor=least, above_floor=acc >= least
+            )
+        lines.append(line)
+    return pd.DataFrame(lines)
+
+
 def _no_converter(row: pd.Series) -> bool:
     """A pair that failed because no converter performs one of its hops (not a crash)."""
     return row["status"] == "error" and str(row["reason"]).startswith("NoConverter")

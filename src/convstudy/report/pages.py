@@ -240,6 +240,19 @@ def _louloudakis(run: Run) -> list[str]:
     ]
     if largest := _largest(ran, "disagreement", ("model", "source", "target", "path")):
         facts.append(f"Largest label change: {largest[0]} ({largest[1]}).")
+    models = run.csv("louloudakis_models")
+    if models is not None and "above_floor" in models:
+        below = models[models["above_floor"] != "True"]
+        facts.append(
+            f"Source models at or above the accuracy floor: {len(models) - len(below)} of "
+            f"{len(models)}"
+            + (
+                f" (below: {', '.join(below['model'] + ' ' + below['framework'])})"
+                if len(below)
+                else ""
+            )
+            + "."
+        )
     return facts
 
 
@@ -330,11 +343,11 @@ SECTIONS = (
     ),
     Section(
         "Louloudakis et al.'s grid",
-        "Each architecture as a source in PyTorch, Keras, TensorFlow and TFLite, converted to "
-        "each of the other three (label change of the target against its source, or the "
-        "converter's error), beside the published Figure 1; the case study localized and "
-        "repaired.",
-        ("louloudakis_grid", "louloudakis_published", "louloudakis_case"),
+        "The source models' weights and accuracy; each architecture as a source in PyTorch, "
+        "Keras, TensorFlow and TFLite, converted to each of the other three (label change of "
+        "the target against its source, or the converter's error), beside the published "
+        "Figure 1; the case study localized and repaired.",
+        ("louloudakis_models", "louloudakis_grid", "louloudakis_published", "louloudakis_case"),
         ("louloudakis_grid",),
         _louloudakis,
     ),
