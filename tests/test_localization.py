@@ -484,3 +484,44 @@ def test_torch_fx_folder_view(tmp_path: Path) -> None:
     )
     first = json.loads((loc / "localization.json").read_text())["first_divergent"]
     assert first is not None and first["op_type"] == "Conv" and first["stage"] == "parameters"
+
+
+def _branches(order: tuple[int, ...], nested: bool, swap_weights: bool = False) -> onnx.ModelProto:
+    """Four 1x1 convolutions of one input (two of the same shape), concatenated: written
+    in the node order ``order``, as one concat or as concat(concat, concat)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = [rng.normal(size=(c, 3, 1, 1)).astype(np.float32) for c in (4, 4, 2, 6)]
+    if swap_weights:
+        weights[0], weights[1] = weights[1], weights[0]
+    init = [numpy_helper.from_array(w, f"w{i}") for i, w in enumerate(weights)]
+    convs = [helper.make_node("Conv", ["x", f"w{i}"], [f"b{i}"], name=f"conv{i}") for i in order]
+    if nested:
+        concats = [
+            helper.make_node("Concat", ["b0", "b1"], ["c01"], axis=1, name="inner01"),
+            helper.make_node("Concat", ["b2", "b3"], ["c23"], axis=1, name="inner23"),
+            helper.make_node("Concat", ["c01", "c23"], ["y"], axis=1, name="outer"),
+        ]
+    else:
+        concats = [helper.make_node("Concat", [f"b{i}" for i in range(4)], ["y"], axis=1)]
+    graph = helper.make_graph(
+        [*convs, *concats],
+        "branches",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 5, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 16, 5, 5])],
+        init,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
+def test_parallel_branches_in_another_order_and_nested_concats_are_the_same_function() -> None:
+    """An Inception block as two converters write it: the branches in another node order
+    (two of one shape), and concat(concat(a, b), concat(c, d)) for concat(a, b, c, d)."""
+    x = np.random.default_rng(1).normal(size=(2, 3, 5, 5)).astype(np.float32)
+    source = _branches((0, 1, 2, 3), nested=False)
+    for target in (_branches((1, 0, 3, 2), nested=False), _branches((1, 0, 2, 3), nested=True)):
+        assert localize(source, target, x, x).first_divergent is None
+    # the two same-shape branches really different: still found, at one of them
+    swapped = localize(source, _branches((0, 1, 2, 3), nested=True, swap_weights=True), x, x)
+    assert swapped.first_divergent is not None

@@ -365,6 +365,7 @@ class LayerGraph:
                 if source is not None and source not in preds:
                     preds.append(source)
             layer.preds = preds
+        self._flatten_concats()
         depth: dict[int, int] = {}
 
         def depth_of(k: int, seen: frozenset[int] = frozenset()) -> int:
@@ -394,6 +395,56 @@ class LayerGraph:
             layer.preds = sorted(remap[p] for p in layer.preds)
         self.owner = {n: remap[k] for n, k in self.owner.items()}
         del view
+
+    def _flatten_concats(self) -> None:
+        """A concatenation read only by concatenations on its axis is part of them: one
+        converter writes concat(concat(a, b), concat(c, d)) (InceptionV3's mixed9 and
+        mixed10 in TFLite), another, for the same function, concat(a, b, c, d) (tf2onnx's
+        optimizer). The inner ones give their nodes and inputs to their reader."""
+        readers: dict[int, list[int]] = {k: [] for k in range(len(self.layers))}
+        for k, layer in enumerate(self.layers):
+            for p in layer.preds:
+                readers[p].append(k)
+        outputs = set(self.view.outputs)
+        inner = {
+            k
+            for k, layer in enumerate(self.layers)
+            if layer.kind == "concat"
+            and layer.output not in outputs
+            and readers[k]
+            and all(
+                self.layers[r].kind == "concat"
+                and self.layers[r].hyper.get("axis") == layer.hyper.get("axis")
+                for r in readers[k]
+            )
+        }
+        if not inner:
+            return
+
+        def flat(preds: list[int]) -> list[int]:
+            out: list[int] = []
+            for p in preds:
+                for q in flat(self.layers[p].preds) if p in inner else [p]:
+                    if q not in out:
+                        out.append(q)
+            return out
+
+        for k in inner:
+            outer = readers[k][0]
+            while outer in inner:
+                outer = readers[outer][0]
+            self.layers[outer].nodes = [*self.layers[outer].nodes, *self.layers[k].nodes]
+        for layer in self.layers:
+            layer.preds = flat(layer.preds)
+        kept = [k for k in range(len(self.layers)) if k not in inner]
+        remap = {old: new for new, old in enumerate(kept)}
+        for node, k in list(self.owner.items()):
+            while k in inner:
+                k = readers[k][0]
+            self.owner[node] = remap[k]
+        self.layers = [self.layers[k] for k in kept]
+        for layer in self.layers:
+            layer.preds = [remap[p] for p in layer.preds]
 
     def _source_layer(self, name: str, input_layer: dict[str, int]) -> int | None:
         """The layer whose output reaches tensor ``name`` through connectors only."""

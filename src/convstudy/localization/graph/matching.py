@@ -92,7 +92,68 @@ def align(source: list[Layer], target: list[Layer]) -> list[Pair]:
             pairs.append(Pair(None, j - 1))
             j -= 1
     pairs.reverse()
-    return pairs
+    return _untie(source, target, pairs, scores)
+
+
+def _tie(layer: Layer) -> tuple[int, str, int]:
+    """What the canonical order sorts by before graph order: layers equal in it (parallel
+    branches of one shape, as in an Inception block) may stand in either order."""
+    return (layer.depth, layer.family, layer.n_params)
+
+
+def _tied_gain(a: Layer, b: Layer, value: float | None, mapped: dict[int, int | None]) -> float:
+    """A tied pair's score, plus how many of its inputs come from layers already paired
+    with each other (what tells apart parallel layers without parameters, as the
+    concatenations of two Inception blocks)."""
+    if value is None:
+        return -1e9
+    fed = sum(1 for p in a.preds if mapped.get(p) in b.preds)
+    return value + 3.0 * fed / max(1, len(a.preds), len(b.preds))
+
+
+def _untie(
+    source: list[Layer],
+    target: list[Layer],
+    pairs: list[Pair],
+    scores: list[list[float | None]],
+) -> list[Pair]:
+    """Re-pair each run of aligned layers that are tied in canonical order on both sides
+    by their best assignment (Hungarian, on the pair scores): a converter that emits
+    parallel branches in another order would otherwise have them compared crosswise.
+    (Sequence alignment cannot cross; this is the one place where order is not evidence.)"""
+    from scipy.optimize import linear_sum_assignment
+
+    out = list(pairs)
+    start = 0
+    while start < len(out):
+        first = out[start]
+        end = start + 1
+        if first.source is not None and first.target is not None:
+            key = _tie(source[first.source])
+            while (
+                end < len(out)
+                and out[end].source is not None
+                and out[end].target is not None
+                and _tie(source[out[end].source]) == key  # type: ignore[index]
+                and _tie(target[out[end].target]) == _tie(target[first.target])  # type: ignore[index]
+            ):
+                end += 1
+        if end - start > 1:
+            rows = [p.source for p in out[start:end]]
+            cols = [p.target for p in out[start:end]]
+            mapped = {p.source: p.target for p in out[:start] if p.source is not None}
+            gain = np.array(
+                [
+                    [_tied_gain(source[r], target[c], scores[r][c], mapped) for c in cols]  # type: ignore[index]
+                    for r in rows
+                ]
+            )
+            picked_rows, picked_cols = linear_sum_assignment(gain, maximize=True)
+            out[start:end] = [
+                Pair(rows[r], cols[c]) for r, c in zip(picked_rows, picked_cols, strict=True)
+            ]
+        start = end
+    return out
 
 
 @dataclass
