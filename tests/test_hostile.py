@@ -97,7 +97,8 @@ def test_a_corrupt_copy_loses_no_prepared_data_and_a_moved_one_reruns_nothing(
 ) -> None:
     work, target = tmp_path / "run", "data/prepared/mnist.npz"
     mnist_only = tmp_path / "mnist.yaml"
-    mnist_only.write_text("models: [lenet5]\nmatrix: {seeds: []}\n")
+    # MNIST only: the copy holds no other dataset (the Louloudakis grid reads CIFAR-10)
+    mnist_only.write_text("models: [lenet5]\nmatrix: {seeds: []}\nlouloudakis: {seeds: []}\n")
 
     def run(*args: str, copy: Path) -> subprocess.CompletedProcess[str]:
         env = {"CONVSTUDY_DATA_DIR": str(copy)}

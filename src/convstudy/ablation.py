@@ -1,8 +1,9 @@
 """The initialisation ablation's arms and the comparisons between them (no framework import).
 
 An *arm* is one way of training a model: a framework, whose initial weights it starts from
-(:data:`convstudy.jobs.train.INITS`) and where Adam's epsilon enters the update. Every arm
-of a (model, seed) sees the same batches in the same order with the same hyperparameters.
+(its own, or the other framework's, copied by the study's weight transfer) and where Adam's
+epsilon enters the update. Every arm of a (model, seed) sees the same batches in the same
+order with the same hyperparameters.
 
 Adam, as the two frameworks implement it (torch 2.13 ``torch/optim/adam.py``, Keras 3.15
 ``keras/src/optimizers/adam.py``), with the same lr, betas and epsilon (1e-7, Keras'

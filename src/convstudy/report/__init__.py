@@ -106,7 +106,7 @@ ROBUSTNESS_FIGURES = {
 
 
 #: The ablation's tables and figure (written by the ``ablation_init`` rule when the config
-#: asks for it; :mod:`convstudy.jobs.ablation_init`).
+#: asks for it).
 ABLATION_TABLES = ("ablation_init", "ablation_init_gaps")
 ABLATION_FIGURE = "ablation_init_curves"
 
