@@ -5,6 +5,7 @@ command says about each."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -292,6 +293,22 @@ def test_no_library_chatter_unless_verbose(tflites: dict[str, Path], tmp_path: P
     loud = _cli("localize", path, path, "--samples", "4", "--out", str(tmp_path / "b"),
                 "--verbose", cwd=tmp_path)  # fmt: skip
     assert loud.returncode == 0 and loud.stderr.strip()
+
+
+def test_silencing_leaves_the_environment_and_the_arithmetic_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A command run in-process (as the tests do) leaves no variable behind for the jobs
+    started after it, and none that changes TensorFlow's arithmetic (oneDNN) at all."""
+    from convstudy.chatter import silenced
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    before = dict(os.environ)
+    with silenced():
+        assert os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "3"
+        assert "TF_ENABLE_ONEDNN_OPTS" not in os.environ
+    assert dict(os.environ) == before
 
 
 def test_opset11_graphs_are_localised(tmp_path: Path) -> None:

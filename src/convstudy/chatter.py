@@ -18,7 +18,9 @@ import warnings
 from collections.abc import Iterator
 
 #: Environment read by TensorFlow's C++ logging when it is first imported (3: errors only).
-_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+#: Logging only: a setting that changes arithmetic (``TF_ENABLE_ONEDNN_OPTS``) would make
+#: a command's numbers differ from the workflow's jobs.
+_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 @contextlib.contextmanager
@@ -29,8 +31,9 @@ def silenced(enabled: bool = True) -> Iterator[None]:
     if not enabled:
         yield
         return
-    for key, value in _ENVIRONMENT.items():
-        os.environ.setdefault(key, value)
+    unset = [key for key in _ENVIRONMENT if key not in os.environ]
+    for key in unset:
+        os.environ[key] = _ENVIRONMENT[key]
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as scratch, warnings.catch_warnings():
@@ -42,3 +45,5 @@ def silenced(enabled: bool = True) -> Iterator[None]:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+            for key in unset:  # the caller's environment as it was (child processes)
+                os.environ.pop(key, None)
