@@ -332,6 +332,28 @@ def test_opset11_graphs_are_localised(tmp_path: Path) -> None:
     assert _document(out)["first_divergent"] is None
 
 
+def test_a_quantized_view_at_opset_21_runs_in_segments(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """VGG-16's full-int8 TFLite view at opset 21 (onnx's version converter), run segment by
+    segment as the localizer does: onnxruntime's QDQ propagation wrote QuantizeLinear nodes
+    whose declared type contradicted their zero point at the cuts, and the run stopped."""
+    from onnx import version_converter
+
+    from convstudy.localization.comparison.runner import TensorStream, run
+
+    faithful("vgg16", tmp_path)  # the Keras twin the target is converted from
+    calibration = targets.real_images("vgg16", data_dir, 0, targets.CALIBRATION)
+    view = open_view(targets.make("tflite-int8", tmp_path, calibration), "target")
+    model = version_converter.convert_version(view.model, 21)
+    images = targets.real_images("vgg16", data_dir, targets.CALIBRATION, 4)
+    feeds = {model.graph.input[0].name: adapt(images, view.model, "target")}
+    names = [o for node in model.graph.node for o in node.output if o]
+    values = dict(TensorStream(model, names, per_segment=6)(feeds))
+    assert set(values) == set(names)
+    np.testing.assert_array_equal(values[model.graph.output[0].name], run(model, feeds)[0])
+
+
 def test_fault_injection_on_a_converted_target(data_dir: Path) -> None:
     """The evaluation's converted-target path: faults named, controls quiet, and a fault
     that changes nothing in that graph (a ReLU dropped before a quantizer that clamps at

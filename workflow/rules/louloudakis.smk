@@ -59,7 +59,7 @@ rule localize_pair:
         "../../envs/localize.yaml"
     threads: THREADS.get("localize", 1)
     resources:
-        **rule_resources("localize"),
+        **rule_resources("localize_pair"),
     params:
         settings=GRID.localization_settings(),
     script:

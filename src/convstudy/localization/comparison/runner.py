@@ -29,10 +29,20 @@ def session_options() -> ort.SessionOptions:
     return options
 
 
+#: onnxruntime's rewrite that moves quantize/dequantize pairs across MaxPool, Reshape and
+#: Transpose (exact: those commute with a monotone grid). On a segment cut between a
+#: QuantizeLinear and its DequantizeLinear at opset 21 it writes a QuantizeLinear whose
+#: declared output type contradicts its zero point, and the session refuses to load.
+DISABLED_OPTIMIZERS = ["QDQPropagationTransformer"]
+
+
 def session(model: onnx.ModelProto) -> ort.InferenceSession:
     """A CPU onnxruntime session of ``model`` with the options above."""
     return ort.InferenceSession(
-        model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"]
+        model.SerializeToString(),
+        session_options(),
+        providers=["CPUExecutionProvider"],
+        disabled_optimizers=DISABLED_OPTIMIZERS,
     )
 
 
