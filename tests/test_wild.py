@@ -332,9 +332,7 @@ def test_opset11_graphs_are_localised(tmp_path: Path) -> None:
     assert _document(out)["first_divergent"] is None
 
 
-def test_a_quantized_view_at_opset_21_runs_in_segments(
-    tmp_path: Path, data_dir: Path
-) -> None:
+def test_a_quantized_view_at_opset_21_runs_in_segments(tmp_path: Path, data_dir: Path) -> None:
     """VGG-16's full-int8 TFLite view at opset 21 (onnx's version converter), run segment by
     segment as the localizer does: onnxruntime's QDQ propagation wrote QuantizeLinear nodes
     whose declared type contradicted their zero point at the cuts, and the run stopped."""
