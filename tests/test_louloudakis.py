@@ -55,7 +55,7 @@ def test_small_grid_runs_end_to_end(tmp_path: Path, data_dir: Path) -> None:
     # keras.export's SavedModel is the Keras model's own graph: the same outputs
     assert by_path.loc[("keras", "tf", "savedmodel"), "max_abs_error_logit"] < 1e-4
     case = pd.read_csv(report / "louloudakis_case.csv")
-    assert list(case["path"]) == ["tflite", "tflite-dr"]
+    assert list(case["path"]) == ["published (TFLiteConverter)", "tflite", "tflite-dr"]
     assert case["hop"].notna().all() and case["repair"].notna().all()
     assert (report / "louloudakis_grid.png").read_bytes()[:4] == b"\x89PNG"
     published = pd.read_csv(report / "louloudakis_published.csv")
