@@ -354,6 +354,10 @@ SECTIONS = (
 )
 
 
+#: The study's results page, the default of ``--out``.
+RESULTS_PAGE = Path("docs/results.md")
+
+
 def provenance(run: Run) -> str:
     """One line: when the run's report was written, its config hash, host and packages."""
     parts = [f"report files written on {run.date()} (UTC)"]
@@ -376,7 +380,7 @@ def provenance(run: Run) -> str:
     return "Run: " + "; ".join(parts) + "."
 
 
-def page(report_dir: Path, out: str = "docs/results.md") -> str:
+def page(report_dir: Path, out: str = str(RESULTS_PAGE)) -> str:
     """The results page of the run whose report folder is ``report_dir``, to be written to
     ``out`` (named in the page's note on how it is made)."""
     run = Run(report_dir)
@@ -429,7 +433,7 @@ def difference(expected: str, actual: str) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
     parser.add_argument("report_dir", type=Path, help="a run's results/report/ folder")
-    parser.add_argument("--out", type=Path, default=Path("docs/results.md"), help="the page")
+    parser.add_argument("--out", type=Path, default=RESULTS_PAGE, help="the page")
     parser.add_argument(
         "--check", action="store_true", help="exit 1 when the page differs from the run's files"
     )
