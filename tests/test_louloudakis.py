@@ -117,3 +117,10 @@ def test_models_table_names_the_weights_and_the_floor(tmp_path: Path) -> None:
     row = table.iloc[0]
     assert row["weights"] == "trained here: cifar10, 2048 images at 75x75, 2 epochs, seed 0"
     assert row["n"] == 512 and not row["above_floor"] and row["ci_high"] < 0.25
+    published = {**train, "framework": "torch", "init": "published", "epochs": 0,
+                 "imported_from": "published ImageNet weights, Keras applications: x.h5"}  # fmt: skip
+    (folder / "train.json").write_text(json.dumps(published))
+    original.write_text(json.dumps({**prediction, "framework": "torch"}))
+    row = models_table([folder], [original], {"cifar10": 0.25}).iloc[0]
+    assert row["weights"] == published["imported_from"]  # no accuracy against CIFAR-10 labels
+    assert row["above_floor"].startswith("n/a") and "accuracy" not in row.dropna()

@@ -7,6 +7,7 @@ seeded; the cell's data subsets; its spec; and the freshly built model.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,8 +49,10 @@ def new_cell(
     *,
     threads: int,
     device: str,
+    num_classes: int | None = None,
 ) -> Cell:
-    """Start cell (``model``, ``framework``, ``seed``) with the hyperparameters ``hyper``."""
+    """Start cell (``model``, ``framework``, ``seed``) with the hyperparameters ``hyper``;
+    ``num_classes`` replaces the dataset's (a published classifier's 1000 ImageNet classes)."""
     from convstudy.frameworks import adapter
 
     fw = adapter(framework)
@@ -59,6 +62,8 @@ def new_cell(
     sizes = hyper["subset"]
     arrays = subset(load_prepared(data_path), sizes["train"], sizes["val"], sizes["test"])
     spec = models.model_spec(model, framework, arrays, hyper["arch"])
+    if num_classes is not None:
+        spec = dataclasses.replace(spec, num_classes=num_classes)
     net = models.build(
         model, framework, input_shape=spec.input_shape, num_classes=spec.num_classes, arch=spec.arch
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from convstudy import registry
 from convstudy.errors import ConfigError
+from convstudy.models import published
 
 
 def validate(config: Mapping[str, Any], schema_path: str | Path) -> None:
@@ -52,9 +53,14 @@ def _check_names(config: Mapping[str, Any]) -> None:
                 raise ConfigError(
                     f"invalid config key '{key}.{i}': {name!r} is not one of {', '.join(known)}"
                 )
-    for model in config["training"]:
+    for model, section in config["training"].items():
         if model not in registry.MODELS:
             raise ConfigError(f"invalid config key 'training.{model}': unknown model")
+        if section.get("weights") == published.IMAGENET and model not in published.MODELS:
+            raise ConfigError(
+                f"invalid config key 'training.{model}.weights': {model} has no published "
+                f"ImageNet weights (only {', '.join(published.MODELS)})"
+            )
     for i, name in enumerate(config["robustness"]["attacks"]):
         if name not in registry.ATTACKS:
             raise ConfigError(

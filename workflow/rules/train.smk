@@ -2,6 +2,7 @@ rule train:
     input:
         data=GRID.prepared_npz,
         checkpoint=imported_checkpoint,
+        keras_model=keras_twin,
     output:
         directory(TRAINED),
     log:

@@ -11,8 +11,10 @@ Each architecture has two definitions (arch key ``torchvision``):
   asymmetric "same" padding as explicit ``ZeroPad2d`` modules, Keras's epsilons and
   momenta), so weights copy across both ways;
 * 1, torchvision's (PyTorch only): the layers of torchvision's definition with its padding,
-  epsilons and preprocessing, which its published ImageNet weights need
-  (:mod:`convstudy.models.published`).
+  epsilons and preprocessing, for torchvision's ImageNet weights brought as a checkpoint
+  (``imported_models``; its module names follow the Keras layers, so a torchvision state
+  dict needs its keys renamed first). The grid's published weights (``weights: imagenet``,
+  :mod:`convstudy.models.published`) are Keras applications', in both frameworks.
 
 Preprocessing: the study feeds RGB images as uint8 / 255 (:class:`~convstudy.spec.InputLayout`),
 so each model starts with a ``preprocess`` layer (Keras ``Rescaling``, torch

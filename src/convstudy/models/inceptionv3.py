@@ -20,8 +20,8 @@ built application is cloned with these names, checking on the way that its convo
 come in the order and with the kernels, strides and paddings of :data:`BLOCKS`. Its
 concatenations keep Keras's names (``mixed0``-``mixed10``, ``mixed9_0``, ``mixed9_1``).
 
-``torchvision=1`` is torchvision's definition (PyTorch only, for its published weights): BN
-with a trained scale and momentum 0.1, average pools counting the padding zeros, dropout 0.5
+``torchvision=1`` is torchvision's definition (PyTorch only, the layers of torchvision's
+weights): BN with a trained scale and momentum 0.1, average pools counting the padding zeros, dropout 0.5
 before the classifier (torchvision's ``transform_input`` of its published model maps its
 normalised input to the same [-1, 1] as Keras's preprocessing; its auxiliary classifier
 acts in training only and is left out).

@@ -14,7 +14,7 @@ convolutions (the stem's and the depthwise ones of blocks 1, 3, 6 and 13) as exp
 ``ZeroPad2d`` modules (``Conv1_pad``, ``block_{i}.pad``): on an even size Keras pads one row
 and column after and none before, where PyTorch's ``padding=1`` pads both sides.
 
-``torchvision=1`` is torchvision's definition (PyTorch only, for its published weights):
+``torchvision=1`` is torchvision's definition (PyTorch only, the layers of torchvision's weights):
 symmetric padding of the stride-2 convolutions, BN epsilon 1e-5 and momentum 0.1,
 torchvision's normalisation, dropout 0.2 before the classifier.
 """

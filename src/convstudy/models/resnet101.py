@@ -16,7 +16,7 @@ module path with "." -> "_": ``conv1.conv`` is ``conv1_conv``, ``conv4.block23.2
 ``conv4_block23_2_bn``, ``predictions``) and computes the same function; the stem's paddings
 are explicit ``ZeroPad2d`` modules (``conv1.pad``, ``pool1.pad``), as in Keras.
 
-``torchvision=1`` is torchvision's definition (PyTorch only, for its published weights,
+``torchvision=1`` is torchvision's definition (PyTorch only, the layers of torchvision's weights,
 "ResNet v1.5"): convolutions without bias, the stride on the 3x3 convolution, BN epsilon 1e-5
 and momentum 0.1, torchvision's normalisation. (torchvision pads its maxpool with -inf,
 here with zeros as Keras does: after a ReLU the maximum is the same.)

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from convstudy import registry
+from convstudy.models import published as published_weights
 from convstudy.records import ComparisonRecord, ConversionRecord, LocalizationRecord
 
 #: The paper's frameworks, in the order of its Figure 1.
@@ -127,8 +128,12 @@ def models_table(
         hyper, shape = record.get("hyper", {}), record.get("input_shape") or []
         size = "x".join(str(d) for d in shape[:2]) if len(shape) == 3 else "?"
         train = (hyper.get("subset") or {}).get("train") or "all"
+        published = record.get("init") == published_weights.INIT
+        adopted = record.get("init") in (published_weights.INIT, published_weights.KERAS_INIT)
         weights = (
-            f"imported ({record['imported_from']})"
+            record["imported_from"]
+            if adopted
+            else f"imported ({record['imported_from']})"
             if record.get("imported_from")
             else f"trained here: {record['dataset']}, {train} images at {size}, "
             f"{record.get('epochs')} epochs, seed {record['seed']}"
@@ -138,7 +143,9 @@ def models_table(
             "weights": weights, "val_acc": record.get("final_val_acc"),
         }  # fmt: skip
         predicted = accuracy.get(key)
-        if predicted and predicted.get("status") == "ok":
+        if published:  # ImageNet's classes: the evaluation images' labels do not apply
+            line.update(floor=None, above_floor="n/a: ImageNet classifier")
+        elif predicted and predicted.get("status") == "ok":
             n, acc = int(predicted["n_eval"]), float(predicted["accuracy"])
             low, high = wilson(round(acc * n), n)
             least = float(floor.get(record["dataset"], 0.0))

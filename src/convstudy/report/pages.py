@@ -242,7 +242,11 @@ def _louloudakis(run: Run) -> list[str]:
         facts.append(f"Largest label change: {float(largest[0]):.1%} ({largest[1]}).")
     models = run.csv("louloudakis_models")
     if models is not None and "above_floor" in models:
-        below = models[models["above_floor"] != "True"]
+        floored = models[models["above_floor"].astype(str).isin(["True", "False"])]
+        if published := len(models) - len(floored):
+            facts.append(f"Source models with the published ImageNet weights: {published}.")
+        models, below = floored, floored[floored["above_floor"].astype(str) != "True"]
+    if models is not None and len(models) and "above_floor" in models:
         facts.append(
             f"Source models at or above the accuracy floor: {len(models) - len(below)} of "
             f"{len(models)}"
