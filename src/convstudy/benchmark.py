@@ -168,10 +168,10 @@ def per_rule(benchmarks: Path, logs: Path | None = None) -> pd.DataFrame:
     return table.round(2).sort_values("total_s", ascending=False).reset_index(drop=True)
 
 
-def report(run: dict[str, float], table: pd.DataFrame, cores: int) -> str:
-    """The benchmark as Markdown."""
+def report(run: dict[str, float], table: pd.DataFrame, cores: int, what: str = "") -> str:
+    """The benchmark as Markdown; ``what`` names the run (default: the default study)."""
     head = (
-        f"Default study from scratch, --cores {cores}: wall time {run['wall_s'] / 60:.1f} min "
+        f"{what or 'Default study'} from scratch, --cores {cores}: wall time {run['wall_s'] / 60:.1f} min "
         f"({run['wall_s']:.0f} s), exit status {int(run['status'])}; Snakemake's own CPU "
         f"{run['snakemake_cpu_s']:.0f} s; peak memory of the whole run "
         f"{run['peak_rss_mb'] / 1024:.2f} GB."
@@ -212,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     print("running:", " ".join(command), flush=True)
     run = sampled_run(command, env)
     table = per_rule(args.workdir / "benchmarks", args.workdir / "logs")
-    text = report(run, table, args.cores)
+    targets = [a for a in args.snakemake_args if not a.startswith("-") and "=" not in a]
+    text = report(run, table, args.cores, f"Target {' '.join(targets)}" if targets else "")
     (args.workdir / "benchmark.md").write_text(text)
     (args.workdir / "benchmark.json").write_text(
         json.dumps({"run": run, "rules": table.to_dict(orient="records")}, indent=2, default=str)
