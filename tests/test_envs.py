@@ -33,6 +33,9 @@ NOT_IN_TINY_RUN = {
     "source_path", "sources_report",
     # Louloudakis et al.'s grid runs in tests/test_louloudakis.py, with the same env check
     "louloudakis_pair", "louloudakis_faulty", "localize_pair", "louloudakis_report",
+    "adopt_keras_weights",
+    # the published weights need the network; tests/test_published.py runs the job's code
+    "adopt_published_weights",
 }  # fmt: skip
 
 
@@ -120,7 +123,7 @@ def test_every_rule_runs_in_an_existing_env() -> None:
         "compare_source", "source_path", "sources_report", "louloudakis_pair",
         "louloudakis_faulty", "louloudakis_report",
     }  # fmt: skip
-    assert used["transfer"] == {"train_ablation"}
+    assert used["transfer"] == {"train_ablation", "adopt_keras_weights", "adopt_published_weights"}
     # localization and brought models see every format through torch, TF and onnx
     assert used["localize"] == {
         "localize", "localize_pair", "import_source", "convert_source", "predict_source",

@@ -21,11 +21,12 @@ RULES = ("louloudakis_pair", "louloudakis_faulty", "localize_pair", "louloudakis
 def test_default_target_converts_every_pair(tmp_path: Path, data_dir: Path) -> None:
     done = snakemake(tmp_path, "-n", "--cores", "2", "louloudakis")
     assert done.returncode == 0, done.stderr[-3000:]
-    # 3 models x (the trained PyTorch and Keras models; 19 hops: 4 + 3 + 5 + 3 paths of the
+    # 3 models x (the Keras model trained, the PyTorch one carried across; 19 hops: 4 + 3 + 5 + 3 paths of the
     # sources, each hop converted once); every model but a hop with no converter predicted;
     # one comparison per path (45); the localizations are known after the checkpoint
     assert job_counts(done.stdout) == {
-        "prepare_dataset": 2, "train": 6, "convert": 3 * 19, "predict": 3 * 17,
+        "prepare_dataset": 2, "train": 3, "adopt_keras_weights": 3, "convert": 3 * 19,
+        "predict": 3 * 17,
         "louloudakis_pair": 45, "louloudakis_faulty": 1, "louloudakis_report": 1,
         "louloudakis": 1,
     }  # fmt: skip

@@ -76,8 +76,9 @@ def test_paper_grid_downloads_without_local_folder(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     counts = job_counts(done.stdout)
-    # RQ1's 5 models x 2 frameworks x 10 seeds, and Louloudakis's 3 sources in both
-    assert counts["train"] == 100 + 3 * 2
+    # RQ1's 5 models x 2 frameworks x 10 seeds trained; Louloudakis's 3 sources in both
+    # frameworks with the published ImageNet weights (config/paper.yaml: weights: imagenet)
+    assert counts["train"] == 100 and counts["adopt_published_weights"] == 3 * 2
     # RQ1's 500, the matrix (every model and seed through 14 more hops per model) and
     # Louloudakis's paths (19 hops per model, as in the default grid: seeds [0] in both)
     assert counts["convert"] == 500 + 5 * 10 * 14 + 3 * 19

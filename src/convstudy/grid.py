@@ -537,6 +537,19 @@ class Grid:
         arm = ablation.ARMS[wildcards.arm]
         return {"framework": arm.framework, "init": arm.init}
 
+    def adopting(self, weights: str) -> str:
+        """A wildcard constraint matching the models whose training section says
+        ``weights: <weights>`` (``keras`` or ``imagenet``), or nothing."""
+        names = [
+            m for m, section in self.config["training"].items() if section.get("weights") == weights
+        ]
+        return "|".join(map(re.escape, names)) or "(?!)"
+
+    def adopted_versions(self, wildcards: Any) -> dict[str, str]:
+        """The pinned versions of both frameworks, which a job adopting weights uses."""
+        packages = [p for fw in ("keras", "torch") for p in registry.framework(fw).packages]
+        return registry.pinned(tuple(dict.fromkeys(packages)), self.pins)
+
     def ablation_versions(self, wildcards: Any) -> dict[str, str]:
         """The pinned versions of the frameworks an arm's job uses."""
         arm = ablation.ARMS[wildcards.arm]

@@ -96,13 +96,6 @@ def imported_checkpoint(wildcards):
     return [IMPORTED[cell]] if cell in IMPORTED else []
 
 
-def keras_twin(wildcards):
-    """The Keras model a PyTorch cell is carried across from (training `weights: keras`)."""
-    weights = config["training"][wildcards.model].get("weights")
-    twin = TRAINED.format(model=wildcards.model, framework="keras", seed=wildcards.seed)
-    return [twin] if weights == "keras" and wildcards.framework == "torch" else []
-
-
 def raw_dir_of(wildcards, output):
     """The raw folder, derived from the output so that it follows any path prefix."""
     return str(Path(output[0]).parents[1])

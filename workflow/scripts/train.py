@@ -9,8 +9,7 @@ from convstudy.scripting import job_log
 # The job is imported inside job_log, which may first restrict imports to what the job's
 # conda env provides (CONVSTUDY_CHECK_ENVS=1, see convstudy.envs).
 with job_log(snakemake):
-    from convstudy.jobs import adopt_weights, import_model, train
-    from convstudy.models.published import adopts_weights
+    from convstudy.jobs import import_model, train
 
     cell = {
         "model": snakemake.wildcards.model,
@@ -24,8 +23,5 @@ with job_log(snakemake):
     }
     if snakemake.input.get("checkpoint"):  # config imported_models: no training
         import_model.run(checkpoint=snakemake.input.checkpoint[0], **cell)
-    elif adopts_weights(snakemake.params.hyper, cell["framework"]):  # no training
-        twin = snakemake.input.get("keras_model")  # weights: keras (PyTorch cells)
-        adopt_weights.run(keras_model=twin[0] if twin else None, **cell)
     else:
         train.run(**cell)

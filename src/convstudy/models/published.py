@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from convstudy.errors import DataError
 
@@ -156,10 +156,3 @@ def load_keras(net: keras.Model, weights: PublishedWeights, path: Path) -> None:
 def describe(weights: PublishedWeights, digest: str) -> str:
     """The ``imported_from`` text of a model with published weights."""
     return f"published ImageNet weights, Keras applications: {weights.file} (sha256 {digest[:12]})"
-
-
-def adopts_weights(hyper: dict[str, Any], framework: str) -> bool:
-    """Whether a cell of ``framework`` with the training section ``hyper`` adopts weights
-    (published ones, or for PyTorch the Keras model's) instead of training."""
-    weights = hyper.get("weights", TRAINED)
-    return weights == IMAGENET or (weights == KERAS and framework == "torch")
