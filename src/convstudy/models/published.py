@@ -17,8 +17,8 @@ the grid's models table, so two runs can be compared. The files are HDF5 weights
 pickle, no code): Keras reads arrays only.
 
 Offline (this machine, CI): put the published file in a folder named by
-``$CONVSTUDY_WEIGHTS_DIR`` (checked the same way), or keep the default ``weights: trained``
-(a seeded training run on CIFAR-10 here).
+``$CONVSTUDY_WEIGHTS_DIR`` (checked the same way), or keep the default ``weights: keras``
+(a seeded training run on CIFAR-10 here, in Keras, carried across to PyTorch).
 """
 
 from __future__ import annotations
@@ -125,7 +125,8 @@ def fetch(weights: PublishedWeights, cache_dir: str | Path) -> Path:
     except Exception as error:  # offline, refused, or a digest mismatch (keras deletes it)
         raise DataError(
             f"{weights.url}: cannot fetch the published weights ({type(error).__name__}: "
-            f"{error}); put {weights.file} in ${WEIGHTS_DIR_ENV}, or use weights: trained"
+            f"{error}); put {weights.file} in ${WEIGHTS_DIR_ENV}, "
+            "or use weights: keras (train here)"
         ) from error
 
 
