@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,19 @@ def neutral_inputs(model: str, n: int = 8, seed: int = 0) -> np.ndarray:
     if models.is_recurrent(model):
         return rng.integers(0, VOCAB, (n, SEQ_LEN))
     return rng.integers(0, 256, (n, *IMAGE_SHAPES[model]), dtype=np.uint8)
+
+
+def prepared_file(
+    folder: Path, name: str, shape: tuple[int, ...], n: int = 8, **info: object
+) -> Path:
+    """A prepared-dataset file ``<name>.npz`` with ``n`` varied uint8 images of ``shape`` and
+    labels 0-9 per split, seeded, and its provenance ``<name>.json`` (the dataset is the name
+    before any ``-``; ``info`` adds fields)."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split in ("train", "val", "test"):
+        arrays[f"x_{split}"] = rng.integers(0, 256, (n, *shape), dtype=np.uint8)
+        arrays[f"y_{split}"] = rng.integers(0, 10, n)
+    np.savez(folder / f"{name}.npz", **arrays)
+    (folder / f"{name}.json").write_text(json.dumps({"dataset": name.split("-")[0], **info}))
+    return folder / f"{name}.npz"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import snakemake
-from helpers import model_folder
+from helpers import model_folder, prepared_file
 
 from convstudy import registry
 from convstudy.config import imported_models
@@ -26,15 +26,7 @@ HYPER = {"subset": {"train": None, "val": None, "test": None}, "arch": {}}
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A prepared-dataset file shaped like MNIST's, and its provenance."""
-    rng = np.random.default_rng(0)
-    folder = tmp_path_factory.mktemp("data")
-    arrays = {}
-    for split in ("train", "val", "test"):
-        arrays[f"x_{split}"] = rng.integers(0, 256, (8, 28, 28, 1), dtype=np.uint8)
-        arrays[f"y_{split}"] = rng.integers(0, 10, 8)
-    np.savez(folder / "mnist.npz", **arrays)
-    (folder / "mnist.json").write_text(json.dumps({"dataset": "mnist", "exact": True}))
-    return folder / "mnist.npz"
+    return prepared_file(tmp_path_factory.mktemp("data"), "mnist", (28, 28, 1), exact=True)
 
 
 @pytest.mark.parametrize("framework", sorted(registry.FRAMEWORKS))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import model_folder
+from helpers import model_folder, prepared_file
 
 from convstudy.errors import DataError
 from convstudy.gather import gather_table
@@ -27,16 +26,8 @@ EVALUATION = {"batch_size": 4, "warmup": 1, "repeats": 5, "n_test": 8}
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A prepared-dataset file shaped like MNIST's, with varied images, and its provenance."""
-    rng = np.random.default_rng(0)
     folder = tmp_path_factory.mktemp("data")
-    arrays = {}
-    for split in ("train", "val", "test"):
-        arrays[f"x_{split}"] = rng.integers(0, 256, (8, 28, 28, 1), dtype=np.uint8)
-        arrays[f"y_{split}"] = rng.integers(0, 10, 8)
-    np.savez(folder / "mnist.npz", **arrays)
-    info = {"dataset": "mnist", "exact": True, "npz_sha256": "f" * 64}
-    (folder / "mnist.json").write_text(json.dumps(info))
-    return folder / "mnist.npz"
+    return prepared_file(folder, "mnist", (28, 28, 1), exact=True, npz_sha256="f" * 64)
 
 
 def prediction(

@@ -9,12 +9,11 @@ server)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import model_folder
+from helpers import model_folder, prepared_file
 from test_attacks import http_server
 
 from convstudy import models
@@ -99,19 +98,13 @@ def test_the_job_gives_both_frameworks_the_published_function(
     size = 32
     path, _ = published_file(tmp_path / "weights", "mobilenetv2", size)
     monkeypatch.setenv(published.WEIGHTS_DIR_ENV, str(tmp_path / "weights"))
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split in ("train", "val", "test"):
-        arrays[f"x_{split}"] = images(size, 8)
-        arrays[f"y_{split}"] = rng.integers(0, 10, 8)
-    np.savez(tmp_path / "cifar10-32px.npz", **arrays)
-    (tmp_path / "cifar10-32px.json").write_text(json.dumps({"dataset": "cifar10", "exact": False}))
+    data = prepared_file(tmp_path, "cifar10-32px", (size, size, 3), exact=False)
     outputs = {}
     for framework in ("keras", "torch"):
         folder = tmp_path / "models" / framework
         record = adopt_weights.run(
             model="mobilenetv2", framework=framework, seed=0, hyper=HYPER, threads=1,
-            data_path=tmp_path / "cifar10-32px.npz", out_dir=folder,
+            data_path=data, out_dir=folder,
         )  # fmt: skip
         assert record.init == published.INIT and record.num_classes == 1000
         assert record.imported_sha256 == sha256_file(path) and np.isnan(record.final_val_acc)
@@ -170,22 +163,16 @@ def test_a_pytorch_cell_can_carry_the_keras_model_across(tmp_path: Path) -> None
     """``weights: keras``: the PyTorch cell is the Keras model of its seed, carried across by
     the weight transfer; both compute the same function, recorded with the file's sha256."""
     keras_folder = model_folder(tmp_path / "keras", "lenet5", "keras", seed=0)
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split in ("train", "val", "test"):
-        arrays[f"x_{split}"] = rng.integers(0, 256, (8, 28, 28, 1), dtype=np.uint8)
-        arrays[f"y_{split}"] = rng.integers(0, 10, 8)
-    np.savez(tmp_path / "mnist.npz", **arrays)
-    (tmp_path / "mnist.json").write_text(json.dumps({"dataset": "mnist", "exact": True}))
+    data = prepared_file(tmp_path, "mnist", (28, 28, 1), exact=True)
     hyper = {**HYPER, "weights": "keras"}
     folder = tmp_path / "torch"
     record = adopt_weights.run(
         model="lenet5", framework="torch", seed=0, hyper=hyper, threads=1, out_dir=folder,
-        data_path=tmp_path / "mnist.npz", keras_model=keras_folder,
+        data_path=data, keras_model=keras_folder,
     )  # fmt: skip
     assert record.init == published.KERAS_INIT and record.num_classes == 10
     assert record.imported_sha256 == sha256_file(keras_folder / "model.keras")
-    x = arrays["x_test"]
+    x = np.load(data)["x_test"]
     theirs = adapter("keras").predictor(load(keras_folder))(
         ModelSpec.load(keras_folder).layout.prepare(x)
     )
@@ -194,5 +181,5 @@ def test_a_pytorch_cell_can_carry_the_keras_model_across(tmp_path: Path) -> None
     with pytest.raises(ValueError, match="for the PyTorch cells"):
         adopt_weights.run(
             model="lenet5", framework="keras", seed=0, hyper=hyper, threads=1,
-            out_dir=tmp_path / "k", data_path=tmp_path / "mnist.npz", keras_model=keras_folder,
+            out_dir=tmp_path / "k", data_path=data, keras_model=keras_folder,
         )  # fmt: skip

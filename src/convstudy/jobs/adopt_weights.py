@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from convstudy import models, registry
-from convstudy.atomic import atomic_output
-from convstudy.cells import new_cell
+from convstudy.cells import new_cell, save_cell
 from convstudy.frameworks import load
 from convstudy.models import published
-from convstudy.provenance import Provenance, read_json, sha256_file
+from convstudy.provenance import read_json, sha256_file
 from convstudy.records import TrainingRecord
 
 logger = logging.getLogger(__name__)
@@ -63,7 +62,7 @@ def run(
         recorded = Path(keras_model) / TrainingRecord.FILE
         cell = new_cell(model, framework, seed, data_path, hyper, threads=threads, device=device)
         keras_net = load(Path(keras_model))
-        path = Path(keras_model) / registry.fmt("keras").artifact
+        digest = sha256_file(Path(keras_model) / registry.fmt("keras").artifact)
         origin, init, val_acc = (
             f"the Keras model of seed {seed} trained here, carried across ({keras_model})",
             published.KERAS_INIT,
@@ -76,48 +75,29 @@ def run(
         )  # fmt: skip
         weights = published.weights_for(model, cell.spec.input_shape[0])
         path = published.fetch(weights, cache_dir)
-        keras_net = cell.net if framework == "keras" else None
-        if keras_net is None:
-            keras_net = models.build(
+        digest = sha256_file(path)
+        keras_net = (
+            cell.net
+            if framework == "keras"
+            else models.build(
                 model, "keras", input_shape=cell.spec.input_shape,
                 num_classes=cell.spec.num_classes, arch=cell.spec.arch,
-            )  # fmt: skip
+            )
+        )  # fmt: skip
         published.load_keras(keras_net, weights, path)
         origin, init, val_acc = (
-            published.describe(weights, sha256_file(path)),
+            published.describe(weights, digest),
             published.INIT,
             math.nan,
         )
-    fw, spec, net = cell.adapter, cell.spec, cell.net
+    net = cell.net
     if framework == "torch":
         models.keras_to_torch(keras_net, net, model)
     else:
         net = keras_net
     logger.info("%s/%s seed %d: %s", model, framework, seed, origin)
-    with atomic_output(out_dir, directory=True) as folder:
-        fw.save(net, folder / registry.fmt(framework).artifact)
-        spec.dump(folder)
-        record = TrainingRecord(
-            model=model,
-            framework=framework,
-            seed=seed,
-            init=init,
-            device=cell.device,
-            imported_from=origin,
-            imported_sha256=sha256_file(path),
-            dataset=spec.dataset,
-            dataset_sha256=sha256_file(data_path),
-            dataset_exact=read_json(Path(data_path).with_suffix(".json")).get("exact", True),
-            input_shape=list(spec.input_shape),
-            num_classes=spec.num_classes,
-            parameters=fw.count_parameters(net),
-            epochs=0,
-            seconds_per_epoch=0.0,
-            final_val_acc=val_acc,
-            wall_seconds=time.perf_counter() - started,
-            hyper=dict(hyper),
-            history=[],
-            provenance=Provenance.of_job(threads=threads, params=dict(hyper)),
-        )
-        record.dump(folder / TrainingRecord.FILE)
-    return record
+    return save_cell(
+        cell, net, out_dir, seed=seed, init=init, origin=origin, origin_sha256=digest,
+        data_path=data_path, hyper=hyper, threads=threads, started=started, val_acc=val_acc,
+        history=[],
+    )  # fmt: skip

@@ -20,11 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from convstudy import registry
-from convstudy.atomic import atomic_output
-from convstudy.cells import new_cell
+from convstudy.cells import new_cell, save_cell
 from convstudy.errors import DataError
-from convstudy.provenance import Provenance, read_json, sha256_file
+from convstudy.provenance import sha256_file
 from convstudy.records import TrainingRecord
 
 logger = logging.getLogger(__name__)
@@ -88,30 +86,9 @@ def run(
     logger.info(
         "%s: %s/%s seed %d, validation accuracy %.4f", checkpoint, model, framework, seed, val_acc
     )
-    with atomic_output(out_dir, directory=True) as folder:
-        fw.save(net, folder / registry.fmt(framework).artifact)
-        spec.dump(folder)
-        record = TrainingRecord(
-            model=model,
-            framework=framework,
-            seed=seed,
-            init=IMPORTED,
-            device=cell.device,
-            imported_from=str(checkpoint.resolve()),
-            imported_sha256=sha256_file(checkpoint),
-            dataset=spec.dataset,
-            dataset_sha256=sha256_file(data_path),
-            dataset_exact=read_json(Path(data_path).with_suffix(".json")).get("exact", True),
-            input_shape=list(spec.input_shape),
-            num_classes=spec.num_classes,
-            parameters=fw.count_parameters(net),
-            epochs=0,
-            seconds_per_epoch=0.0,
-            final_val_acc=val_acc,
-            wall_seconds=time.perf_counter() - started,
-            hyper=dict(hyper),
-            history=[{"epoch": 0, "val_acc": val_acc, "seconds": 0.0}],
-            provenance=Provenance.of_job(threads=threads, params=dict(hyper)),
-        )
-        record.dump(folder / TrainingRecord.FILE)
-    return record
+    return save_cell(
+        cell, net, out_dir, seed=seed, init=IMPORTED, origin=str(checkpoint.resolve()),
+        origin_sha256=sha256_file(checkpoint), data_path=data_path, hyper=hyper,
+        threads=threads, started=started, val_acc=val_acc,
+        history=[{"epoch": 0, "val_acc": val_acc, "seconds": 0.0}],
+    )  # fmt: skip

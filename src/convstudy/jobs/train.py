@@ -18,11 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from convstudy import models, registry
-from convstudy.atomic import atomic_output
-from convstudy.cells import new_cell
+from convstudy import models
+from convstudy.cells import new_cell, save_cell
 from convstudy.frameworks import adapter
-from convstudy.provenance import Provenance, read_json, sha256_file
 from convstudy.records import TrainingRecord
 from convstudy.spec import ModelSpec
 from convstudy.threads import limit_threads
@@ -96,29 +94,9 @@ def run(
         train=(spec.layout.prepare(arrays["x_train"]), arrays["y_train"].astype(np.int64)),
         val=(spec.layout.prepare(arrays["x_val"]), arrays["y_val"].astype(np.int64)),
     )
-    with atomic_output(out_dir, directory=True) as folder:  # the folder appears complete
-        fw.save(net, folder / registry.fmt(framework).artifact)
-        spec.dump(folder)
-        dataset_provenance = read_json(Path(data_path).with_suffix(".json"))
-        record = TrainingRecord(
-            model=model,
-            framework=framework,
-            seed=seed,
-            init=init,
-            device=cell.device,
-            dataset=spec.dataset,
-            dataset_sha256=sha256_file(data_path),
-            dataset_exact=dataset_provenance.get("exact", True),
-            input_shape=list(spec.input_shape),
-            num_classes=spec.num_classes,
-            parameters=n_params,
-            epochs=hyper["epochs"],
-            seconds_per_epoch=float(np.mean([row["seconds"] for row in history])),
-            final_val_acc=history[-1]["val_acc"],
-            wall_seconds=time.perf_counter() - started,
-            hyper=dict(hyper),
-            history=history,
-            provenance=Provenance.of_job(threads=threads, params=dict(hyper)),
-        )
-        record.dump(folder / TrainingRecord.FILE)
-    return record
+    return save_cell(
+        cell, net, out_dir, seed=seed, init=init, data_path=data_path, hyper=hyper,
+        threads=threads, started=started, val_acc=history[-1]["val_acc"], history=history,
+        epochs=hyper["epochs"],
+        seconds_per_epoch=float(np.mean([row["seconds"] for row in history])),
+    )  # fmt: skip

@@ -241,15 +241,17 @@ def _louloudakis(run: Run) -> list[str]:
     if largest := _largest(ran, "disagreement", ("model", "source", "target", "path")):
         facts.append(f"Largest label change: {float(largest[0]):.1%} ({largest[1]}).")
     models = run.csv("louloudakis_models")
-    if models is not None and "above_floor" in models:
-        floored = models[models["above_floor"].astype(str).isin(["True", "False"])]
-        if published := len(models) - len(floored):
-            facts.append(f"Source models with the published ImageNet weights: {published}.")
-        models, below = floored, floored[floored["above_floor"].astype(str) != "True"]
-    if models is not None and len(models) and "above_floor" in models:
+    if models is None or "above_floor" not in models:
+        return facts
+    flag = models["above_floor"].astype(str)
+    published = flag.str.startswith("n/a")  # ImageNet classifiers: no floor applies
+    if published.any():
+        facts.append(f"Source models with the published ImageNet weights: {published.sum()}.")
+    floored, below = models[~published], models[~published & (flag != "True")]
+    if len(floored):
         facts.append(
-            f"Source models at or above the accuracy floor: {len(models) - len(below)} of "
-            f"{len(models)}"
+            f"Source models at or above the accuracy floor: {len(floored) - len(below)} of "
+            f"{len(floored)}"
             + (
                 f" (below: {', '.join(below['model'] + ' ' + below['framework'])})"
                 if len(below)
