@@ -20,7 +20,7 @@ from conftest import REPO
 from helpers import model_folder, neutral_inputs
 from numpy.testing import assert_allclose
 
-from convstudy import coreml_weights, formats, sizes
+from convstudy import coreml_weights, formats, frameworks, sizes
 from convstudy.config import read_pins
 from convstudy.formats import NotRunnable
 from convstudy.grid import hop_settings
@@ -113,9 +113,17 @@ def test_coreml_conversion_weights_read_back(
     with pytest.raises(NotRunnable, match="macOS"):  # no CoreML runtime off macOS
         formats.load(converted, threads=1)
     assert sizes.weights_bytes(artifact) >= 2 * 61_706  # LeNet-5's weights, 2 or 4 bytes each
+    # the conversion wrote the weights it converted: the trained model's, by name, in order
+    written = coreml_weights.load_source(converted)
+    expected = frameworks.adapter(framework_of(trained)).weights(frameworks.load(trained))
+    assert written is not None and list(written) == list(expected)
+    assert all(np.array_equal(written[name], expected[name]) for name in expected)
     before = files_of(artifact)
     rows = read_back(trained, route, converted, tmp_path / "weights.json")
     assert files_of(artifact) == before  # reading wrote nothing, not even a manifest
+    # a conversion made without them: the trained model is loaded instead, same rows
+    (converted / coreml_weights.SOURCE_FILE).unlink()
+    assert read_back(trained, route, converted, tmp_path / "loaded.json") == rows
     assert len(rows) == 10  # 5 layers x (kernel, bias)
     assert {row["status"] for row in rows} == {"matched"} and all(row["match"] for row in rows)
     assert max(row["max_abs_diff"] for row in rows) <= tolerance

@@ -405,6 +405,20 @@ def test_subset_and_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="bad.npz"):
         (tmp_path / "bad.npz").write_bytes(b"junk")
         load_prepared(tmp_path / "bad.npz")
+    # an evaluating job loads the test split and the keys of no split only
+    arrays["words_test"] = np.arange(10)
+    np.savez(tmp_path / "p.npz", **arrays)
+    assert set(load_prepared(tmp_path / "p.npz", ("test",))) == {
+        "x_test",
+        "y_test",
+        "words_test",
+        "vocab",
+    }
+    assert set(load_prepared(tmp_path / "p.npz")) == set(arrays)
+    del arrays["y_test"]
+    np.savez(tmp_path / "q.npz", **arrays)
+    with pytest.raises(DataError, match="q.npz: lacks y_test"):
+        load_prepared(tmp_path / "q.npz", ("test",))
 
 
 def test_resolve_local_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

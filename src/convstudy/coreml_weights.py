@@ -34,6 +34,26 @@ from convstudy.coreml_rewrites import Expected, Group, groups
 TOLERANCES: dict[str, tuple[float, float]] = {"float16": (1e-3, 1e-7), "float32": (1e-5, 1e-7)}
 #: The steps of a rewrite that leave a tensor as it is.
 _AS_IS_STEPS = {"transposed", "reshaped", "cast-fp16"}
+#: The source model's weights as the converter was handed them (framework names, float32),
+#: written beside the CoreML model by the conversion, so that the read-back needs numpy
+#: only: loading the trained model again took each read-back job about 3 s (TensorFlow or
+#: torch and the model), 60 jobs of the default run.
+SOURCE_FILE = "source_weights.npz"
+
+
+def save_source(folder: str | Path, weights: Mapping[str, np.ndarray]) -> None:
+    """Write the source's weights (:data:`SOURCE_FILE`) into a converted model's folder."""
+    np.savez(Path(folder) / SOURCE_FILE, allow_pickle=False, **weights)
+
+
+def load_source(folder: str | Path) -> dict[str, np.ndarray] | None:
+    """The source's weights written by :func:`save_source` (in their order), or None when
+    the folder has none (a conversion made before they were written)."""
+    path = Path(folder) / SOURCE_FILE
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
 
 
 def read_weights(artifact: str | Path) -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from convstudy import envs
+from convstudy import envs, lean_imports
 from convstudy.errors import ConvstudyError
 
 
@@ -41,7 +41,8 @@ def job_log(job: SnakemakeJob) -> Iterator[logging.Logger]:
 
     A :class:`ConvstudyError` (bad input) is written to the log and, as one line, to the
     console, and ends the job with exit status 1; any other exception is a bug and keeps
-    its traceback in the log. With ``$CONVSTUDY_CHECK_ENVS`` set to 1, the body runs with
+    its traceback in the log. Frameworks import without the optional dependencies no job
+    uses (:mod:`convstudy.lean_imports`). With ``$CONVSTUDY_CHECK_ENVS`` set to 1, the body runs with
     only the distributions of the job's conda env importable (:mod:`convstudy.envs`):
     scripts import the package's job functions inside the ``with`` block for that reason.
     """
@@ -63,6 +64,7 @@ def job_log(job: SnakemakeJob) -> Iterator[logging.Logger]:
     logger = logging.getLogger("convstudy.job")
     logger.info("convstudy package: %s", Path(__file__).parent)
     started = _process_age()
+    lean_imports.install()
     guard = None
     if os.environ.get(envs.CHECK_ENV_VAR) == "1":
         directive = job.config[envs.RULE_ENVS_KEY][job.rule]

@@ -63,7 +63,7 @@ def attack_cell(
         settings=dict(settings),
         provenance=Provenance.of_job(threads=threads, params={"attack": attack, **settings}),
     )  # fmt: skip
-    arrays = subset(load_prepared(data_path), None, None, n_test)
+    arrays = subset(load_prepared(data_path, ("test",)), None, None, n_test)
     x, y = arrays["x_test"][indices], arrays["y_test"][indices].astype(np.int64)
     limit_threads(threads, framework)
     module = cast(attacks.AttackModule, registry.module(registry.attack(attack).module))

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from convstudy import frameworks, models
+from convstudy import coreml_weights, frameworks, models
 from convstudy.converters import Converted
 from convstudy.formats.coreml import import_coremltools
 from convstudy.spec import ModelSpec
@@ -76,6 +76,8 @@ def convert(source: Path, spec: ModelSpec, out: Path, *, settings: Mapping[str, 
         minimum_deployment_target=getattr(ct.target, target) if target else None,
     )
     mlmodel.save(str(out))
+    # what the read-back compares the CoreML constants with (numpy only there)
+    coreml_weights.save_source(out.parent, frameworks.adapter(spec.format).weights(model))
     facts = {
         "converter": how,
         "convert_to": convert_to,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -350,17 +350,25 @@ def _provenance(
     }
 
 
-def load_prepared(path: str | Path) -> dict[str, np.ndarray]:
-    """All arrays of a prepared npz, loaded into memory."""
+def load_prepared(path: str | Path, splits: Sequence[str] = SPLITS) -> dict[str, np.ndarray]:
+    """The arrays of a prepared npz that ``splits`` need (``x_``, ``y_`` and ``words_`` of
+    each, and the keys of no split, such as ``vocab``), loaded into memory. A job that
+    evaluates asks for ``("test",)``: CIFAR-10's training images are 1.1 s of
+    decompression that it would not use."""
+    wanted = [f"{kind}_{split}" for split in splits for kind in ("x", "y")]
     try:
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+            missing = [key for key in wanted if key not in npz.files]
+            if missing:
+                raise DataError(f"{path}: lacks {', '.join(missing)}")
+            split_of = {key: key.partition("_")[2] for key in npz.files}
+            return {
+                key: npz[key]
+                for key, split in split_of.items()
+                if split in splits or split not in SPLITS
+            }
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"{path}: not a readable prepared npz ({exc})") from exc
-    missing = [key for key in ARRAY_KEYS if key not in arrays]
-    if missing:
-        raise DataError(f"{path}: lacks {', '.join(missing)}")
-    return arrays
 
 
 def subset(

@@ -110,7 +110,7 @@ def run(
         record.dump(out_dir / "localization_record.json")
         return record
     started = time.perf_counter()
-    neutral = load_prepared(data_path)["x_test"][: int(settings["scan"])]
+    neutral = load_prepared(data_path, ("test",))["x_test"][: int(settings["scan"])]
     routes: list[str] = []
 
     def choose(source_out: np.ndarray, target_out: np.ndarray) -> np.ndarray:

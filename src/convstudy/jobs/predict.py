@@ -71,7 +71,7 @@ def run(
     ``device`` (the config's) applies to runtimes that can choose one (the frameworks)."""
     source = Path(source)
     runtime = registry.target_runtime(framework, target)
-    arrays = subset(load_prepared(data_path), None, None, evaluation["n_test"])
+    arrays = subset(load_prepared(data_path, ("test",)), None, None, evaluation["n_test"])
     labels = arrays["y_test"].astype(np.int64)
     digest = inputs_hash(arrays["x_test"], labels)
     settings = dict(evaluation.get("runtime", {}))

@@ -2,8 +2,9 @@
 against the trained model's, tensor by tensor (no CoreML runtime is needed for that).
 
 The converted model is read from its files alone (:mod:`convstudy.coreml_read`): nothing
-is written to it and coremltools is not imported; the trained model is loaded in its own
-framework."""
+is written to it and coremltools is not imported; the trained model's weights are those the
+conversion wrote beside it (:data:`convstudy.coreml_weights.SOURCE_FILE`), or, for a
+conversion made without them, the trained model loaded in its own framework."""
 
 from __future__ import annotations
 
@@ -44,8 +45,10 @@ def run(
     if failed:
         record.skip(f"not converted: {failed}")
     else:
-        limit_threads(threads, framework)
-        source = frameworks.adapter(framework).weights(frameworks.load(trained))
+        source = coreml_weights.load_source(converted)
+        if source is None:  # converted before the conversion wrote the source's weights
+            limit_threads(threads, framework)
+            source = frameworks.adapter(framework).weights(frameworks.load(trained))
         spec = ModelSpec.load(converted)
         artifact = converted / registry.fmt(spec.format).artifact
         # Folding a BatchNorm divides by sqrt(var + epsilon): the model's own epsilon.
