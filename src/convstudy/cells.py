@@ -1,9 +1,9 @@
-"""A cell of the study (model × framework × seed) at its start, and the model folder of a
-cell that adopts its weights instead of training them.
+"""A cell of the study (model × framework × seed) at its start, and its model folder.
 
 :func:`new_cell` is the common start of training a cell and importing a checkpoint for it
 (the ``train`` and ``import_model`` jobs): the framework adapter on its device and threads,
-seeded; the cell's data subsets; its spec; and the freshly built model.
+seeded; the cell's data subsets; its spec; and the freshly built model. :func:`save_cell`
+writes its model folder, for those two jobs and for ``adopt_weights``.
 """
 
 from __future__ import annotations

@@ -42,8 +42,8 @@ def job_log(job: SnakemakeJob) -> Iterator[logging.Logger]:
     A :class:`ConvstudyError` (bad input) is written to the log and, as one line, to the
     console, and ends the job with exit status 1; any other exception is a bug and keeps
     its traceback in the log. Frameworks import without the optional dependencies no job
-    uses (:mod:`convstudy.lean_imports`). With ``$CONVSTUDY_CHECK_ENVS`` set to 1, the body runs with
-    only the distributions of the job's conda env importable (:mod:`convstudy.envs`):
+    uses (:mod:`convstudy.lean_imports`). With ``$CONVSTUDY_CHECK_ENVS`` set to 1, the body
+    runs with only the distributions of the job's conda env importable (:mod:`convstudy.envs`):
     scripts import the package's job functions inside the ``with`` block for that reason.
     """
     path = Path(job.log[0])

@@ -5,7 +5,6 @@ out_json=..., val_size=5000, split_seed=0)`` then ``subset(load_prepared(out_npz
 """
 
 from convstudy.data.prepare import (
-    ARRAY_KEYS,
     DATASETS,
     RESIZE_RULE,
     SPLIT_RULE,
@@ -38,7 +37,6 @@ from convstudy.data.sources import (
 from convstudy.data.text import build_vocabulary, encode, tokenize
 
 __all__ = [
-    "ARRAY_KEYS",
     "DATASETS",
     "LOCAL_DIR_ENV",
     "REGISTRY",

@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 DATASETS = ("mnist", "cifar10", "imdb")
 SPLITS = ("train", "val", "test")
-ARRAY_KEYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 SPLIT_RULE = (
     "numpy.random.default_rng(split_seed).permutation(n_official_train); the last "
     "val_size indices are validation, the rest training, both in permuted order; "
