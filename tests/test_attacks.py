@@ -255,6 +255,34 @@ def test_genetic_attack_runs_offline_and_leaves_unknown_and_stop_words() -> None
     assert run_python(GENETIC_OFFLINE)[-1] == "ok glove-6b-50d False True"
 
 
+CACHED_TOKENIZER = """
+from convstudy.attacks import genetic
+genetic.offline_environment(__import__("pathlib").Path(__import__("tempfile").mkdtemp()),
+                            genetic.stopwords_file())
+from textattack.shared import attacked_text
+from textattack.shared.utils import words_from_text
+texts = ["a film i'd watch again", "well-made, *not* dull!", "'quoted' -dash _under",
+         "x@y.com says: no", "café 電影 film", "  spaced   out  ", ""]
+with genetic.cached_tokenizer():
+    cached = attacked_text.words_from_text
+    assert cached is not words_from_text
+    for text in texts * 2:  # the second round is answered from the cache
+        assert cached(text) == words_from_text(text), text
+        assert cached(text, ["film"]) == words_from_text(text, ["film"]), text
+    words = cached(texts[0])
+    words.append("changed")  # a caller's list is its own
+    assert cached(texts[0]) == words_from_text(texts[0])
+    text = attacked_text.AttackedText(texts[1]).replace_word_at_index(0, "badly")
+assert attacked_text.words_from_text is words_from_text  # put back
+assert text.words == attacked_text.AttackedText(texts[1]).replace_word_at_index(0, "badly").words
+print("same")
+"""
+
+
+def test_the_cached_word_splitter_returns_what_textattacks_does() -> None:
+    assert run_python(CACHED_TOKENIZER)[-1] == "same"
+
+
 @contextlib.contextmanager
 def http_server(folder: Path) -> Iterator[str]:
     """A local HTTP server of ``folder``; yields its base URL."""

@@ -307,3 +307,41 @@ def test_narrow_width_keeps_the_architecture(name: str) -> None:
     np.testing.assert_allclose(
         _keras_out(keras_model, x, name), _torch_out(torch_model, x, name), rtol=1e-4, atol=1e-4
     )
+
+
+KERAS_STEPS = """
+import sys
+import numpy as np
+from convstudy import models, training
+from convstudy.frameworks import keras as fw
+fw.limit_threads(1)
+fw.seed(0)
+rng = np.random.default_rng(0)
+x = rng.integers(0, 50, size=(100, 12), dtype=np.int32)  # 7 batches of 16: a partial call
+y = rng.integers(0, 2, size=100).astype(np.int64)
+hyper = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0, "momentum": 0,
+         "batch_size": 16, "epochs": 2}
+fw.STEPS_PER_EXECUTION = int(sys.argv[1])
+net = models.build("gru", "keras", input_shape=(12,), num_classes=2,
+                   arch={"vocab_size": 50, "embed_dim": 8, "hidden": 8})
+net.set_weights([np.full(w.shape, 0.05, np.float32) * (i + 1)
+                 for i, w in enumerate(net.get_weights())])
+training.fit(fw, net, hyper, seed=0, train=(x, y), val=(x[:20], y[:20]))
+np.save(sys.argv[2], np.concatenate([w.ravel() for w in net.get_weights()]))
+"""
+
+
+def test_keras_trains_the_same_weights_with_several_steps_per_call(tmp_path: Path) -> None:
+    # compile(steps_per_execution=N) runs N batches per call of the traced step: the
+    # updates must be those of one batch per call, to the bit
+    runs = []
+    for steps in (1, 3):
+        out = tmp_path / f"steps{steps}.npy"
+        done = subprocess.run(
+            [sys.executable, "-c", KERAS_STEPS, str(steps), str(out)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs.append(np.load(out))
+    assert runs[0].tobytes() == runs[1].tobytes()
+    assert np.abs(runs[0] - 0.05).max() > 0  # it trained

@@ -18,13 +18,17 @@ from convstudy.spec import ModelSpec
 
 ARTIFACT = "model.mlpackage"
 
+#: Packages coremltools imports when it finds them, for converters no hop uses.
+UNUSED_BY_CONVERSION = frozenset({"scikit-learn", "xgboost", "transformers"})
+
 
 def import_coremltools(keep: str | None = None) -> Any:
     """Import coremltools with only the framework ``keep`` (a format name) visible to it.
 
     At import, coremltools imports every framework it finds (scikit-learn, TensorFlow,
-    torch, ...), about 10 s of a conversion job on this project's machines; a hop needs
-    only its source's framework. coremltools detects the frameworks once, at its first
+    torch, Hugging Face transformers, ...), about 10 s of a conversion job on this
+    project's machines; a hop needs only its source's framework (transformers, installed
+    for textattack, alone costs 1.1 s). coremltools detects the frameworks once, at its first
     import: a process that converts from both imports both frameworks first. (Reading the
     weights back needs no coremltools: :mod:`convstudy.coreml_read`.)
     """
@@ -34,7 +38,7 @@ def import_coremltools(keep: str | None = None) -> Any:
         if name != keep
         for package in entry.packages
     }
-    with envs.without(unneeded | {"scikit-learn", "xgboost"}):
+    with envs.without(unneeded | UNUSED_BY_CONVERSION):
         import coremltools
 
     return coremltools
