@@ -332,3 +332,24 @@ def test_ablation_arms_follow_the_config_and_the_optimizer() -> None:
         "results/report/ablation_init_curves.png",
     ]
     assert ablation_grid(models=[]).stage_targets("ablation") == []
+
+
+def test_the_earlier_grid_kept_for_timing_is_that_grid() -> None:
+    # config/grid-123842e.yaml: the default grid of commit 123842e (758 jobs there), which
+    # the benchmark page times today's code on; its counts are that commit's job counts
+    from convstudy.config import validate
+
+    config = copy.deepcopy(DEFAULT)
+    update_config(config, yaml.safe_load((REPO / "config" / "grid-123842e.yaml").read_text()))
+    validate(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    old = Grid(config, PINS)
+
+    def count(table: str) -> int:
+        return len(old.gather_inputs(table, list))
+
+    # 123842e: 135 convert, 40 read_weights, 16 attack and 6 attack_direct jobs
+    assert count("conversions") == 80 + 55
+    assert count("coreml_weights") == 40
+    assert count("attacks") == 16 + 6
+    assert count("training") == 20 and count("matrix") == 5 * 13  # 13 paths per model
+    assert old.ablation_config["seeds"] is None and old.ablation_config.get("epochs") is None

@@ -525,3 +525,56 @@ def test_parallel_branches_in_another_order_and_nested_concats_are_the_same_func
     # the two same-shape branches really different: still found, at one of them
     swapped = localize(source, _branches((0, 1, 2, 3), nested=True, swap_weights=True), x, x)
     assert swapped.first_divergent is not None
+
+
+def _half_weights_model(order: list[int], prefix: str) -> onnx.ModelProto:
+    """x -> MatMul W0 -> MatMul W1, each weight stored in float16 and cast to float32 (as a
+    float16 TFLite file's view has them), its cast and stored copy in ``order`` under
+    generated names starting with ``prefix``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    weights = [rng.normal(size=(4, 4)).astype(np.float16) for _ in range(2)]
+    inits = [numpy_helper.from_array(weights[i], f"{prefix}{i}") for i in order]
+    casts = [
+        helper.make_node("Cast", [f"{prefix}{i}"], [f"W{i}"], to=TensorProto.FLOAT) for i in order
+    ]
+    matmuls = [
+        helper.make_node("MatMul", ["x", "W0"], ["h"]),
+        helper.make_node("MatMul", ["h", "W1"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        [*casts, *matmuls], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        inits,
+    )  # fmt: skip
+    return helper.make_model(graph)
+
+
+def test_the_float_twin_does_not_depend_on_the_order_or_names_of_the_weights() -> None:
+    # tf2onnx may emit a float16 file's weights in another order under other generated
+    # names from one run to the next: the expected quantization error (and with it what
+    # localization calls divergent) must not change with that
+    from onnx import numpy_helper
+
+    from convstudy.localization.graph.quantization import float_twin
+
+    def moved(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+        twin = float_twin(model, 0)
+        return {
+            i.name: numpy_helper.to_array(i) for i in twin.graph.initializer if i.name[0] == "W"
+        }
+
+    a = moved(_half_weights_model([0, 1], "const_fold_opt__1"))
+    b = moved(_half_weights_model([1, 0], "const_fold_opt__7"))
+    assert a.keys() == b.keys() == {"W0", "W1"}
+    for name in a:
+        assert np.array_equal(a[name], b[name]), name
+    # each weight moved, within half its float16 step
+    model = _half_weights_model([0, 1], "w")
+    for i in (0, 1):
+        stored = numpy_helper.to_array(model.graph.initializer[i]).astype(np.float64)
+        step = np.abs(np.spacing(stored.astype(np.float16))).astype(np.float64)
+        shift = a[f"W{i}"].astype(np.float64) - stored
+        assert np.any(shift != 0) and np.all(np.abs(shift) <= 0.5 * step + 1e-12)

@@ -1,7 +1,8 @@
 """Run the default study from scratch and report where its time and memory go.
 
 Usage: ``python -m convstudy.benchmark [--cores 2] [--workdir .benchmark] [--configfile X.yaml]
-[-- snakemake args]``.
+[-- snakemake args]``; ``python -m convstudy.benchmark --compare BEFORE AFTER`` prints two
+finished runs (their work directories) side by side.
 
 Reported (``<workdir>/benchmark.md`` and ``benchmark.json``):
 
@@ -13,13 +14,14 @@ Reported (``<workdir>/benchmark.md`` and ``benchmark.json``):
   estimate of the fixed cost in it: each job's start-up (interpreter, Snakemake's script
   preamble, this package; the job's log says, :func:`convstudy.scripting.job_costs`) plus
   the time a fresh interpreter takes to import the heavy packages the job imported
-  (measured here once per set of packages).
+  (measured here once per set of packages, imported as a job imports them).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -115,17 +117,36 @@ def job_costs(logs: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rule", "startup_s", "imported"])
 
 
+def import_probe(packages: Sequence[str]) -> str:
+    """Code that imports ``packages`` as a job does: with :mod:`convstudy.lean_imports`
+    installed (as :func:`convstudy.scripting.job_log` installs it), and coremltools through
+    :func:`convstudy.formats.coreml.import_coremltools`, after the job's other packages."""
+    code = "from convstudy import lean_imports\nlean_imports.install()\n"
+    others = [name for name in packages if name != "coremltools"]
+    if others:
+        code += f"import {', '.join(others)}\n"
+    if "coremltools" in packages:
+        code += "from convstudy.formats.coreml import import_coremltools\nimport_coremltools()\n"
+    return code
+
+
 def import_seconds(packages: Sequence[str]) -> float:
-    """Seconds a fresh interpreter takes to import ``packages``, beyond starting."""
-
-    def timed(code: str) -> float:
-        tic = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
-        return time.perf_counter() - tic
-
+    """Seconds a fresh interpreter takes to import ``packages`` as a job does, beyond
+    starting."""
     if not packages:
         return 0.0
-    return max(timed(f"import {', '.join(packages)}") - timed("pass"), 0.0)
+    return max(_timed(import_probe(packages)) - _timed(import_probe(())), 0.0)
+
+
+@functools.cache
+def _timed(code: str) -> float:
+    """Wall seconds of a fresh interpreter running ``code`` with this checkout's package."""
+    tic = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )  # fmt: skip
+    return time.perf_counter() - tic
 
 
 def per_rule(benchmarks: Path, logs: Path | None = None) -> pd.DataFrame:
@@ -184,6 +205,43 @@ def report(run: dict[str, float], table: pd.DataFrame, cores: int, what: str = "
     return f"{head}\n\n{totals}.\n\n{table.to_markdown(index=False)}\n"
 
 
+def compare(before: Path, after: Path) -> str:
+    """Two benchmark runs side by side (their work directories), per rule: job time and
+    fixed cost, both estimated here the same way (:func:`per_rule`), with each run's totals.
+    """
+    runs = [
+        json.loads((workdir / "benchmark.json").read_text())["run"] for workdir in (before, after)
+    ]
+    tables = [per_rule(workdir / "benchmarks", workdir / "logs") for workdir in (before, after)]
+    columns = ["jobs", "total_s", "overhead_s"]
+    side = pd.concat(
+        [
+            table.set_index("rule")[columns].add_suffix(f" {name}")
+            for table, name in zip(tables, ("before", "after"))
+        ],
+        axis=1,
+    )
+    side = side.fillna(0).sort_values("total_s before", ascending=False)
+    side["change_s"] = side["total_s after"] - side["total_s before"]
+    totals = pd.DataFrame(
+        {
+            name: {
+                "wall time (s)": run["wall_s"],
+                "job time (s)": table["total_s"].sum(),
+                "of it fixed cost (s)": table["overhead_s"].sum(),
+                "Snakemake's own CPU (s)": run["snakemake_cpu_s"],
+                "peak memory of the run (GB)": run["peak_rss_mb"] / 1024,
+                "jobs": table["jobs"].sum(),
+            }
+            for run, table, name in zip(runs, tables, ("before", "after"))
+        }
+    ).round(2)
+    return (
+        f"Before: {before}; after: {after}.\n\n{totals.to_markdown()}\n\n"
+        f"{side.round(2).reset_index().to_markdown(index=False)}\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the study in a fresh working directory; print and save the breakdown."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -196,8 +254,18 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="a config merged over config/config.yaml (repeatable)",
     )
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("BEFORE", "AFTER"),
+        help="print two finished runs' work directories side by side instead of running",
+    )
     parser.add_argument("snakemake_args", nargs="*", help="extra arguments after --")
     args = parser.parse_args(argv)
+    if args.compare:
+        print(compare(*args.compare))
+        return 0
     if args.workdir.exists():
         shutil.rmtree(args.workdir)
     args.workdir.mkdir(parents=True)

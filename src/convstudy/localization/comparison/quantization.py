@@ -48,7 +48,7 @@ def expected_errors(
 ) -> dict[str, float]:
     """The relative difference between ``model`` and its float twin at each tensor of
     ``names`` on the first :data:`EXPECTED_SAMPLES` samples of ``feeds``."""
-    twin = float_twin(model, np.random.default_rng(TWIN_SEED))
+    twin = float_twin(model, TWIN_SEED)
     feeds = {name: value[:EXPECTED_SAMPLES] for name, value in feeds.items()}
     wanted = list(dict.fromkeys(names))
     mine = TensorStream(model, wanted, mode=mode, per_segment=per_segment)(feeds)

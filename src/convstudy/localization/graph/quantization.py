@@ -23,6 +23,7 @@ Only ``onnx`` and ``numpy`` are used here.
 
 from __future__ import annotations
 
+import zlib
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -258,10 +259,15 @@ def _fold_steps(grids: Grids, layer: Layer, steps: dict[str, np.ndarray]) -> Non
     steps["bias"] = steps["bias"] * s + largest
 
 
-def float_twin(model: onnx.ModelProto, rng: np.random.Generator | None = None) -> onnx.ModelProto:
+def float_twin(model: onnx.ModelProto, seed: int | None = None) -> onnx.ModelProto:
     """``model`` without its activation quantizers (each QuantizeLinear/DequantizeLinear on
-    an activation passes its input on) and, with ``rng``, each stored weight replaced by its
-    float value moved uniformly within half its grid step. Tensor names are kept."""
+    an activation passes its input on) and, with ``seed``, each stored weight replaced by its
+    float value moved uniformly within half its grid step. Tensor names are kept.
+
+    Each weight's draw comes from ``seed`` and the weight's own bytes, not from its place
+    in the graph: a converter may emit the same weights in another order, under other
+    generated names, from one run to the next (tf2onnx's constant folding does), and the
+    twin must not change with it."""
     view = GraphView(model)
     grids = Grids(view)
     twin = onnx.ModelProto()
@@ -277,12 +283,13 @@ def float_twin(model: onnx.ModelProto, rng: np.random.Generator | None = None) -
             half is not None and half.dtype == np.float16
         )
         if stored and value is not None:
-            if rng is None:
+            if seed is None:
                 nodes.append(node)
                 continue
             step = grids.step(out)
             moved = value.astype(np.float64)
             if step is not None:
+                rng = np.random.default_rng([seed, zlib.crc32(value.tobytes())])
                 moved = moved + rng.uniform(-0.5, 0.5, value.shape) * step
             graph.initializer.append(numpy_helper.from_array(moved.astype(value.dtype), out))
             continue

@@ -1,0 +1,65 @@
+"""The benchmark's reading of a finished run: per-rule tables and two runs side by side."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from convstudy import benchmark
+
+HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def _run(workdir: Path, jobs: dict[str, list[float]], wall: float) -> Path:
+    """A finished run's files: one benchmark file and one job log per job."""
+    for rule, seconds in jobs.items():
+        for i, s in enumerate(seconds):
+            tsv = workdir / "benchmarks" / rule / f"job{i}.tsv"
+            tsv.parent.mkdir(parents=True, exist_ok=True)
+            tsv.write_text(HEADER + f"{s}\t0:00:01\t100.0\t0\t0\t0\t0\t0\t0\t{s / 2}\n")
+            log = workdir / "logs" / rule / f"job{i}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text("work\n... INFO convstudy.job: job costs: startup 0.25 s; imported -\n")
+    run = {"status": 0.0, "wall_s": wall, "snakemake_cpu_s": 10.0, "peak_rss_mb": 2048.0}
+    (workdir / "benchmark.json").write_text(json.dumps({"run": run, "rules": []}))
+    return workdir
+
+
+def test_two_runs_side_by_side(tmp_path: Path) -> None:
+    before = _run(tmp_path / "a", {"convert": [4.0, 6.0], "attack": [20.0]}, wall=30.0)
+    after = _run(tmp_path / "b", {"convert": [3.0, 3.0], "compare": [0.5]}, wall=12.0)
+    text = benchmark.compare(before, after)
+    rows = {
+        cells[0]: [float(c) for c in cells[1:]]
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("| rule")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+        if cells[0] and cells[0][0] != ":"
+    }
+    # totals: before and after; the fixed cost is each job's start-up (it imported nothing)
+    assert rows["wall time (s)"] == [30, 12]
+    assert rows["job time (s)"] == [30, 6.5]
+    assert rows["of it fixed cost (s)"] == [0.75, 0.75]
+    assert rows["jobs"] == [3, 3]
+    # per rule (jobs, job time, fixed cost) before and after, and the change; a rule of one
+    # run only has zeros in the other
+    assert rows["convert"] == [2, 10, 0.5, 2, 6, 0.5, -4]
+    assert rows["attack"] == [1, 20, 0.25, 0, 0, 0, -20]
+    assert rows["compare"] == [0, 0, 0, 1, 0.5, 0.25, 0.5]
+    # the command prints the same table
+    done = subprocess.run(
+        [sys.executable, "-m", "convstudy.benchmark", "--compare", str(before), str(after)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == text.strip()
+
+
+def test_imports_are_timed_as_a_job_imports_them() -> None:
+    probe = benchmark.import_probe(("coremltools", "tensorflow"))
+    assert probe.index("lean_imports.install()") < probe.index("import tensorflow")
+    assert probe.index("import tensorflow") < probe.index("import_coremltools()")
+    assert "coremltools" not in benchmark.import_probe(("torch",))
+    assert benchmark.import_seconds(()) == 0.0
