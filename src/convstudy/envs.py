@@ -249,9 +249,7 @@ class HiddenDistributions(ImportGuard):
         # Only the hidden distributions' own modules are looked up: the map of every
         # installed distribution costs 0.2-0.5 s to build, in each job that hides some.
         hidden = {canonical(name) for name in distributions}
-        super().__init__(
-            {top: {dist} for dist in hidden for top in top_level_modules(dist)}
-        )
+        super().__init__({top: {dist} for dist in hidden for top in top_level_modules(dist)})
         imported = {module.partition(".")[0] for module in list(sys.modules)}
         in_use = {dist for top in imported for dist in self.owners.get(top, ())}
         self.denied = hidden - in_use
