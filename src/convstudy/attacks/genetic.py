@@ -189,7 +189,7 @@ def cached_tokenizer() -> Iterator[None]:
     Each candidate text textattack makes splits every word of the text again with its
     regular-expression tokenizer (``words_from_text``, called per word by
     ``AttackedText.generate_new_attacked_text``): half of a genetic attack job's time here
-    (2.4 million calls per 50 reviews, on a vocabulary of a few thousand words). The
+    (8 million calls per 50 reviews, on a vocabulary of a few thousand words). The
     splitter is a pure function of its arguments, so a cache of its results returns the
     same words; textattack offers no switch for it. Restored on exit.
     """

@@ -169,8 +169,8 @@ def trainer(model: Any, hyper: Mapping[str, Any]) -> tuple[EpochFn, EvalFn]:
         metrics=["accuracy"],
         # Several batches per call of the traced step: the same updates in the same order
         # (bit-identical weights), fewer hand-offs between Python and TensorFlow's threads.
-        # A recurrent model's epoch took 5.3 s instead of 2.9 s at one step per call while
-        # another job kept the second core busy, as the workflow runs it.
+        # A recurrent model's epoch took 5.3 s instead of 2.9 s at one step per call beside a
+        # busy loop on the other core (beside a PyTorch training job, 5.3 s either way).
         steps_per_execution=STEPS_PER_EXECUTION,
     )
     batch_size = hyper["batch_size"]
