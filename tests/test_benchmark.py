@@ -12,23 +12,30 @@ from convstudy import benchmark
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
 
-def _run(workdir: Path, jobs: dict[str, list[float]], wall: float) -> Path:
-    """A finished run's files: one benchmark file and one job log per job."""
+def _run(workdir: Path, jobs: dict[str, list[float]], wall: float, legacy: bool = False) -> Path:
+    """A finished run's files: one job log per job, whose last line says what the job cost;
+    ``legacy``: a run made before the logs said their wall time, with one Snakemake
+    benchmark file per job instead."""
     for rule, seconds in jobs.items():
         for i, s in enumerate(seconds):
-            tsv = workdir / "benchmarks" / rule / f"job{i}.tsv"
-            tsv.parent.mkdir(parents=True, exist_ok=True)
-            tsv.write_text(HEADER + f"{s}\t0:00:01\t100.0\t0\t0\t0\t0\t0\t0\t{s / 2}\n")
             log = workdir / "logs" / rule / f"job{i}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text("work\n... INFO convstudy.job: job costs: startup 0.25 s; imported -\n")
+            costs = "job costs: startup 0.25 s; imported -"
+            if legacy:
+                tsv = workdir / "benchmarks" / rule / f"job{i}.tsv"
+                tsv.parent.mkdir(parents=True, exist_ok=True)
+                tsv.write_text(HEADER + f"{s}\t0:00:01\t100.0\t0\t0\t0\t0\t0\t0\t{s / 2}\n")
+            else:
+                costs += f"; wall {s:.2f} s; cpu {s / 2:.2f} s; max_rss 100.0 MB"
+            log.write_text(f"work\n... INFO convstudy.job: {costs}\n")
     run = {"status": 0.0, "wall_s": wall, "snakemake_cpu_s": 10.0, "peak_rss_mb": 2048.0}
     (workdir / "benchmark.json").write_text(json.dumps({"run": run, "rules": []}))
     return workdir
 
 
 def test_two_runs_side_by_side(tmp_path: Path) -> None:
-    before = _run(tmp_path / "a", {"convert": [4.0, 6.0], "attack": [20.0]}, wall=30.0)
+    # the run before: made before the logs said their wall time (Snakemake's files)
+    before = _run(tmp_path / "a", {"convert": [4.0, 6.0], "attack": [20.0]}, 30.0, legacy=True)
     after = _run(tmp_path / "b", {"convert": [3.0, 3.0], "compare": [0.5]}, wall=12.0)
     text = benchmark.compare(before, after)
     rows = {
@@ -55,6 +62,40 @@ def test_two_runs_side_by_side(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == text.strip()
+
+
+def test_per_rule_reads_what_each_jobs_log_says(tmp_path: Path) -> None:
+    run = _run(tmp_path, {"convert": [4.0, 6.0], "attack": [20.0]}, wall=30.0)
+    table = benchmark.per_rule(run, overhead=False).set_index("rule")
+    assert table.loc["convert", ["jobs", "total_s", "cpu_s", "median_s", "max_s"]].tolist() == [
+        2,
+        10.0,
+        5.0,
+        5.0,
+        6.0,
+    ]
+    assert table.loc["attack", "max_rss_mb"] == 100.0
+
+
+def test_a_job_logs_its_own_costs(tmp_path: Path) -> None:
+    """The last line of a job's log: start-up, imports, and wall, CPU and memory measured by
+    the job's own process (a child's CPU included), as the benchmark reads it."""
+    code = (
+        "import subprocess, sys, time\n"
+        "from convstudy.scripting import job_costs\n"
+        "subprocess.run([sys.executable, '-c', 'sum(range(30_000_000))'], check=True)\n"
+        "data = bytearray(300 * 2**20)\n"
+        "print(job_costs(0.1))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    log = tmp_path / "logs" / "convert" / "job.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("... INFO convstudy.job: " + done.stdout)
+    costs = benchmark.job_costs(tmp_path / "logs").iloc[0]
+    assert costs["rule"] == "convert" and costs["startup_s"] == 0.1
+    assert costs["cpu_s"] > 0.2  # the child's loop: about half a second
+    assert costs["seconds"] >= costs["cpu_s"] * 0.5 and costs["seconds"] < 60
+    assert 300 < costs["max_rss_mb"] < 2000  # the 300 MB buffer
 
 
 def test_imports_are_timed_as_a_job_imports_them() -> None:

@@ -91,3 +91,38 @@ def test_identical_outputs_have_no_error() -> None:
 def test_shape_mismatch_is_an_error() -> None:
     with pytest.raises(ValueError, match="shapes differ"):
         metrics.compare_outputs(Y_O, Y_O[:, :2])
+
+
+def test_kendall_tau_b_is_scipys_to_the_bit() -> None:
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(400, 5))
+    b = a + rng.normal(scale=0.5, size=a.shape)
+    a[:50, 1] = a[:50, 0]  # ties in one row's scores
+    b[50:100, :3] = 0.25  # ties in the other's
+    b[100:110] = 1.0  # a row tied throughout: tau undefined
+    a[110:120, 2] = np.inf  # infinite scores rank above every finite one
+    b[115:120, 3] = np.inf
+    b[120:125, 4] = -np.inf
+    a[125:130, 0] = np.nan  # NaN rows: undefined, as scipy propagates them
+    b[130:135, 4] = np.nan
+    a[135:140] = np.round(a[135:140])  # integer-like scores, many ties
+    b[135:140] = np.round(b[135:140])
+    expected = [kendalltau(x, y).statistic for x, y in zip(a, b)]
+    got = metrics.kendall_tau_b(a, b)
+    np.testing.assert_array_equal(got, expected)  # NaN where scipy's is NaN; else the same bits
+    assert np.isnan(got[100:110]).all() and np.isnan(got[125:135]).all()
+    assert np.isfinite(got[:100]).all() and np.isfinite(got[110:125]).all()
+
+
+def test_topk_tau_ranks_the_originals_top_labels() -> None:
+    y_o = np.array([[0.1, 0.5, 0.2, 0.9, 0.0, 0.3]])
+    # the top 5 of the original, in its order: labels 3, 1, 5, 2, 0; the converted model
+    # swaps labels 5 and 2 (one discordant pair of 10): tau = (9 - 1) / 10
+    y_c = np.array([[0.1, 0.5, 0.3, 0.9, 0.0, 0.2]])
+    assert metrics.topk_kendall_tau(y_o, y_c) == pytest.approx(0.8)
+    # label 4, outside the top 5, does not count
+    assert metrics.topk_kendall_tau(y_o, y_c + np.array([[0, 0, 0, 0, 5.0, 0]])) == pytest.approx(
+        0.8
+    )

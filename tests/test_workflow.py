@@ -31,8 +31,9 @@ def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
     # initialisation ablation: LSTM and GRU, 5 arms (Adam: the epsilon arm too), 5 seeds,
     # 6 epochs (none is the study's own 3-epoch training), and its table.
     # RQ3 on both seeds: 12 image cells x (FGSM, Boundary) and 8 text cells x genetic
-    # (with the run's word embedding, resolved once), each replayed on 6 targets and
-    # compared on 5 routes; Boundary on the 12 ONNX models.
+    # (with the run's word embedding, resolved once), each replayed by the attack job on
+    # the original and by its own jobs on 5 routes, and compared on them; Boundary on the
+    # 12 ONNX models.
     # The matrix (seed 0, every model): 7 torch and 9 keras paths with 6 and 8 hops beside
     # RQ1's, each hop converted, predicted and compared: 5 x 14 more of each, and 5 x 16
     # path records. Localization: which converted models it runs on is known only
@@ -41,7 +42,7 @@ def test_default_grid(tmp_path: Path, data_dir: Path) -> None:
         "prepare_dataset": 3, "train": 20, "convert": 100 + 70, "read_weights": 60,
         "predict": 120 + 70, "compare": 100 + 70, "gather": 9, "report_fidelity": 1,
         "train_ablation": 50, "ablation_init": 1, "embedding": 1, "select": 20, "attack": 32,
-        "attack_direct": 12, "replay": 192, "robustness": 160, "report_robustness": 1,
+        "attack_direct": 12, "replay": 160, "robustness": 160, "report_robustness": 1,
         "matrix_path": 80, "matrix_report": 1, "localization_pairs": 1,
         "localization_report": 1, "all": 1,
     }  # fmt: skip
@@ -55,7 +56,7 @@ def test_named_targets_schedule_only_their_stage(tmp_path: Path, data_dir: Path)
     # read-back
     assert rq3 == {
         "embedding": 1, "prepare_dataset": 3, "train": 20, "convert": 100, "predict": 120,
-        "select": 20, "attack": 32, "attack_direct": 12, "replay": 192, "robustness": 160,
+        "select": 20, "attack": 32, "attack_direct": 12, "replay": 160, "robustness": 160,
         "gather": 2, "report_robustness": 1, "rq3": 1,
     }  # fmt: skip
     matrix = dry_run(tmp_path, "matrix", env=env)
@@ -83,7 +84,7 @@ def test_paper_grid_downloads_without_local_folder(tmp_path: Path) -> None:
     # Louloudakis's paths (19 hops per model, as in the default grid: seeds [0] in both)
     assert counts["convert"] == 500 + 5 * 10 * 14 + 3 * 19
     assert counts["louloudakis_pair"] == 45
-    assert counts["attack"] == 160 and counts["replay"] == 960  # every seed attacked
+    assert counts["attack"] == 160 and counts["replay"] == 800  # every seed attacked
     assert counts["fetch_dataset"] == 3
 
 
@@ -314,18 +315,18 @@ LOC = {"localization_pairs": 1, "localization_report": 1}
 RERUNS = {
     # keras -> onnx (RQ1) with its fp16 hop, and tflite -> onnx (matrix), of 2 models; the
     # Keras cells' attack inputs are chosen anew, so their attacks (LeNet-5: FGSM,
-    # Boundary, Boundary on ONNX; GRU: genetic), replays (6 targets) and comparisons
-    # (5 routes) rerun
+    # Boundary, Boundary on ONNX; GRU: genetic), replays (5 routes; the original's is the
+    # attack job's) and comparisons (5 routes) rerun
     "tf2onnx": {"convert": 6, "predict": 6, "compare": 6, "matrix_path": 2, "gather": 7,
-                "select": 2, "attack": 3, "attack_direct": 1, "replay": 18, "robustness": 15,
+                "select": 2, "attack": 3, "attack_direct": 1, "replay": 15, "robustness": 15,
                 "report_fidelity": 1, "matrix_report": 1, "all": 1, **RQ3, **LOC},
     # every CoreML conversion (3 formats) and its weight read-back; every cell's attacks
     "coremltools": {"convert": 12, "read_weights": 12, "predict": 12, "compare": 12,
-                    "gather": 7, "select": 4, "attack": 6, "attack_direct": 2, "replay": 36,
+                    "gather": 7, "select": 4, "attack": 6, "attack_direct": 2, "replay": 30,
                     "robustness": 30, "report_fidelity": 1, "all": 1, **RQ3, **LOC},
     # torch -> onnx, its fp16 hop and the 4 matrix hops after it, of 2 models
     "onnxscript": {"convert": 12, "predict": 12, "compare": 12, "matrix_path": 6, "gather": 7,
-                   "select": 2, "attack": 3, "attack_direct": 1, "replay": 18,
+                   "select": 2, "attack": 3, "attack_direct": 1, "replay": 15,
                    "robustness": 15, "report_fidelity": 1, "matrix_report": 1, "all": 1, **RQ3, **LOC},
     # onnx -> torch-fx only (converter and runtime): RQ1's and RQ3's tables are untouched
     "onnx2torch": {"convert": 2, "predict": 2, "compare": 2, "matrix_path": 2, "gather": 3,
@@ -350,8 +351,8 @@ def test_changing_one_models_hyperparameter_reruns_only_that_model(
     counts = dry_run(tiny_run, configfiles=(changed,))
     # LeNet-5 in both frameworks: 2 trainings, 10 RQ1 conversions (6 of them to CoreML,
     # read back) and the matrix's 8 hops, 20 predictions, 18 comparisons, 5 matrix paths,
-    # both cells' attacks (FGSM, Boundary, Boundary on ONNX) with their 6 replays and 5
-    # comparisons each; every table but the ablation's is gathered anew.
+    # both cells' attacks (FGSM, Boundary, Boundary on ONNX) with their 5 replays (and the
+    # original's, in the attack job) and 5 comparisons each; every table but the ablation's is gathered anew.
     assert counts == {
         "train": 2,
         "convert": 18,
@@ -363,7 +364,7 @@ def test_changing_one_models_hyperparameter_reruns_only_that_model(
         "select": 2,
         "attack": 4,
         "attack_direct": 2,
-        "replay": 24,
+        "replay": 20,
         "robustness": 20,
         "gather": 9,
         "report_fidelity": 1,
@@ -396,10 +397,10 @@ def test_report_builds(tiny_run: Path) -> None:
     assert (tiny_run / "report.zip").stat().st_size > 10_000
 
 
-def test_benchmark_table_from_the_tiny_runs_benchmark_files(tiny_run: Path) -> None:
+def test_benchmark_table_from_the_tiny_runs_job_logs(tiny_run: Path) -> None:
     from convstudy.benchmark import per_rule
 
-    table = per_rule(tiny_run / "benchmarks", tiny_run / "logs").set_index("rule")
+    table = per_rule(tiny_run).set_index("rule")
     # 2 models x 2 frameworks x 1 seed; 5 formats and the matrix's 16 more hops; original,
     # 5 formats and 16 hops predicted; the attacks, Boundary on the 2 LeNet-5 ONNX models;
     # the GRU of the initialisation ablation (from each other's initial weights; the own
@@ -412,11 +413,12 @@ def test_benchmark_table_from_the_tiny_runs_benchmark_files(tiny_run: Path) -> N
         "localize": 3, "convert": 20 + 16, "attack": 6, "predict": 24 + 16, "read_weights": 12,
         "train": 4, "attack_direct": 2, "train_ablation": 2, "prepare_dataset": 2,
     }  # fmt: skip
-    # every job has a benchmark file, the numpy-only ones too
+    # every job's log says what it cost, the numpy-only ones' too
     assert {"compare", "select", "replay", "robustness", "matrix_path", "gather"} <= set(
         table.index
     )
     assert (table["total_s"] >= table["max_s"]).all() and (table["max_s"] > 0).all()
+    assert (table["cpu_s"] > 0).all()  # measured by each job's process: the short ones too
     # A CoreML conversion imports torch and TensorFlow: far above 100 MB resident.
     assert (table["max_rss_mb"] > 0).all() and table.loc["convert", "max_rss_mb"] > 100
     # every job's fixed cost is estimated from its log: start-up and the packages it imported

@@ -9,12 +9,13 @@ Reported (``<workdir>/benchmark.md`` and ``benchmark.json``):
 * the wall time, the Snakemake process's own CPU time (scheduling and bookkeeping, its jobs
   excluded) and the peak resident memory of the whole run (Snakemake and every job running
   at once), sampled every second;
-* per rule, from Snakemake's ``benchmark:`` file of every job: the job count, wall and CPU
-  time, median and longest job, the largest peak resident memory of one job; and an
-  estimate of the fixed cost in it: each job's start-up (interpreter, Snakemake's script
-  preamble, this package; the job's log says, :func:`convstudy.scripting.job_costs`) plus
-  the time a fresh interpreter takes to import the heavy packages the job imported
-  (measured here once per set of packages, imported as a job imports them).
+* per rule, from the last line of every job's log (:func:`convstudy.scripting.job_costs`):
+  the job count, wall and CPU time, median and longest job, the largest peak resident
+  memory of one job; and an estimate of the fixed cost in it: each job's start-up
+  (interpreter, Snakemake's script preamble, this package) plus the time a fresh
+  interpreter takes to import the heavy packages the job imported (measured here once per
+  set of packages, imported as a job imports them). Runs made before the logs said their
+  wall time are read from Snakemake's ``benchmarks/`` files instead.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ REPO = Path(__file__).resolve().parents[2]
 #: The scheduler `make study` uses: Snakemake's ILP scheduler spends minutes of CPU on a
 #: DAG of this size and gains nothing for jobs of one or two threads (docs/execution.md).
 SCHEDULER = ("--scheduler", "greedy")
-_COSTS = re.compile(rf"{COSTS_PREFIX} startup ([\d.]+|nan) s; imported (.*)$")
+_COSTS = re.compile(
+    rf"{COSTS_PREFIX} startup ([\d.]+|nan) s; imported (.*?)"
+    r"(?:; wall ([\d.]+|nan) s; cpu ([\d.]+|nan) s; max_rss ([\d.]+|nan) MB)?$"
+)
 
 
 def snakemake_command(
@@ -102,7 +106,9 @@ def rule_of(path: Path, root: Path) -> str:
 
 
 def job_costs(logs: Path) -> pd.DataFrame:
-    """Per job log: its rule, start-up seconds and the heavy packages it imported."""
+    """Per job log: its rule, start-up seconds, the heavy packages it imported, and its
+    wall and CPU seconds and peak memory (MB; NaN in logs of runs made before the logs said
+    them)."""
     rows = []
     for log in sorted(logs.rglob("*.log")):
         lines = [
@@ -111,10 +117,13 @@ def job_costs(logs: Path) -> pd.DataFrame:
         found = _COSTS.search(lines[-1]) if lines else None
         if found:
             imported = tuple(sorted(set(found[2].split()) - {"-"}))
+            measured = [float(value) if value else float("nan") for value in found.group(3, 4, 5)]
             rows.append(
                 {"rule": rule_of(log, logs), "startup_s": float(found[1]), "imported": imported}
+                | dict(zip(("seconds", "cpu_s", "max_rss_mb"), measured))
             )
-    return pd.DataFrame(rows, columns=["rule", "startup_s", "imported"])
+    columns = ["rule", "startup_s", "imported", "seconds", "cpu_s", "max_rss_mb"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def import_probe(packages: Sequence[str]) -> str:
@@ -149,22 +158,16 @@ def _timed(code: str) -> float:
     return time.perf_counter() - tic
 
 
-def per_rule(benchmarks: Path, logs: Path | None = None) -> pd.DataFrame:
-    """Per rule, from ``benchmarks/<rule>/**/*.tsv``: jobs, wall and CPU seconds (total),
-    median and longest job, the largest peak resident memory of one job (MB); with
-    ``logs``, the estimated fixed cost (start-up and imports) and its share of the wall time."""
-    rows = []
-    for tsv in sorted(benchmarks.rglob("*.tsv")):
-        last = pd.read_csv(tsv, sep="\t").iloc[-1]
-        rows.append(
-            {
-                "rule": rule_of(tsv, benchmarks),
-                "seconds": float(last["s"]),
-                "cpu_s": pd.to_numeric(last.get("cpu_time"), errors="coerce"),
-                "max_rss_mb": pd.to_numeric(last["max_rss"], errors="coerce"),
-            }
-        )
-    frame = pd.DataFrame(rows)
+def per_rule(workdir: Path, *, overhead: bool = True) -> pd.DataFrame:
+    """Per rule of the run in ``workdir``, from its job logs (:func:`job_costs`): jobs, wall
+    and CPU seconds (total), median and longest job, the largest peak resident memory of one
+    job (MB); with ``overhead``, the estimated fixed cost (start-up and imports) and its
+    share of the wall time. A run whose logs do not say their wall time (made before they
+    did) is read from Snakemake's ``benchmarks/<rule>/**/*.tsv`` files."""
+    costs = job_costs(workdir / "logs")
+    frame = costs.dropna(subset=["seconds"])
+    if frame.empty:
+        frame = _benchmark_files(workdir / "benchmarks")
     if frame.empty:
         return frame
     table = (
@@ -179,14 +182,29 @@ def per_rule(benchmarks: Path, logs: Path | None = None) -> pd.DataFrame:
         )
         .reset_index()
     )
-    if logs is not None and logs.is_dir():
-        costs = job_costs(logs)
+    if overhead and not costs.empty:
         seconds = {sets: import_seconds(sets) for sets in costs["imported"].unique()}
         costs["overhead_s"] = costs["startup_s"].fillna(0.0) + costs["imported"].map(seconds)
-        overhead = costs.groupby("rule")["overhead_s"].sum()
-        table["overhead_s"] = table["rule"].map(overhead).fillna(0.0)
+        fixed = costs.groupby("rule")["overhead_s"].sum()
+        table["overhead_s"] = table["rule"].map(fixed).fillna(0.0)
         table["overhead_share"] = (table["overhead_s"] / table["total_s"]).clip(upper=1.0)
     return table.round(2).sort_values("total_s", ascending=False).reset_index(drop=True)
+
+
+def _benchmark_files(benchmarks: Path) -> pd.DataFrame:
+    """Per job, from Snakemake's ``benchmark:`` files: rule, seconds, CPU seconds, peak MB."""
+    rows = []
+    for tsv in sorted(benchmarks.rglob("*.tsv")) if benchmarks.is_dir() else []:
+        last = pd.read_csv(tsv, sep="\t").iloc[-1]
+        rows.append(
+            {
+                "rule": rule_of(tsv, benchmarks),
+                "seconds": float(last["s"]),
+                "cpu_s": pd.to_numeric(last.get("cpu_time"), errors="coerce"),
+                "max_rss_mb": pd.to_numeric(last["max_rss"], errors="coerce"),
+            }
+        )
+    return pd.DataFrame(rows, columns=["rule", "seconds", "cpu_s", "max_rss_mb"])
 
 
 def report(run: dict[str, float], table: pd.DataFrame, cores: int, what: str = "") -> str:
@@ -212,7 +230,7 @@ def compare(before: Path, after: Path) -> str:
     runs = [
         json.loads((workdir / "benchmark.json").read_text())["run"] for workdir in (before, after)
     ]
-    tables = [per_rule(workdir / "benchmarks", workdir / "logs") for workdir in (before, after)]
+    tables = [per_rule(workdir) for workdir in (before, after)]
     columns = ["jobs", "total_s", "overhead_s"]
     side = pd.concat(
         [
@@ -279,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         env[LOCAL_DIR_ENV] = str(Path(env[LOCAL_DIR_ENV]).expanduser().resolve())
     print("running:", " ".join(command), flush=True)
     run = sampled_run(command, env)
-    table = per_rule(args.workdir / "benchmarks", args.workdir / "logs")
+    table = per_rule(args.workdir)
     targets = [a for a in args.snakemake_args if not a.startswith("-") and "=" not in a]
     text = report(run, table, args.cores, f"Target {' '.join(targets)}" if targets else "")
     (args.workdir / "benchmark.md").write_text(text)

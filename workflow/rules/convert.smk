@@ -5,8 +5,6 @@ rule convert:
         directory(CONVERTED),
     log:
         f"logs/convert/{CELL}/{{route}}.log",
-    benchmark:
-        f"benchmarks/convert/{CELL}/{{route}}.tsv"
     conda:
         grid.convert_env
     threads: config["threads"]["convert"]
@@ -26,8 +24,6 @@ rule read_weights:
         WEIGHTS,
     log:
         f"logs/read_weights/{CELL}/{{route}}.log",
-    benchmark:
-        f"benchmarks/read_weights/{CELL}/{{route}}.tsv"
     conda:
         "../../envs/coreml.yaml"
     threads: config["threads"]["convert"]

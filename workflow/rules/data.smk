@@ -3,8 +3,6 @@ rule fetch_dataset:
         touch(f"{config['datasets']['raw_dir']}/{{dataset}}/.fetched"),
     log:
         "logs/fetch_dataset/{dataset}.log",
-    benchmark:
-        "benchmarks/fetch_dataset/{dataset}.tsv"
     conda:
         "../../envs/data.yaml"
     resources:
@@ -25,8 +23,6 @@ rule prepare_dataset:
         provenance=f"{PREPARED}/{{dataset}}.json",
     log:
         "logs/prepare_dataset/{dataset}.log",
-    benchmark:
-        "benchmarks/prepare_dataset/{dataset}.tsv"
     conda:
         "../../envs/data.yaml"
     threads: config["threads"]["prepare"]

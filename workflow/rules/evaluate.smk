@@ -7,8 +7,6 @@ rule predict:
         record=f"{PREDICTION}.json",
     log:
         f"logs/predict/{CELL}/{{target}}.log",
-    benchmark:
-        f"benchmarks/predict/{CELL}/{{target}}.tsv"
     conda:
         grid.predict_env
     threads: THREADS["predict"]
@@ -32,8 +30,6 @@ rule compare:
         COMPARISON,
     log:
         f"logs/compare/{CELL}/{{route}}.log",
-    benchmark:
-        f"benchmarks/compare/{CELL}/{{route}}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:

@@ -9,8 +9,6 @@ checkpoint localization_pairs:
         LOCALIZATION_PAIRS,
     log:
         "logs/localization_pairs.log",
-    benchmark:
-        "benchmarks/localization_pairs.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -30,8 +28,6 @@ rule localize:
         directory(LOCALIZATION),
     log:
         f"logs/localize/{CELL}/{{route}}.log",
-    benchmark:
-        f"benchmarks/localize/{CELL}/{{route}}.tsv"
     conda:
         "../../envs/localize.yaml"
     threads: THREADS.get("localize", 1)
@@ -57,8 +53,6 @@ rule localization_report:
         markdown="results/report/localizations.md",
     log:
         "logs/localization_report.log",
-    benchmark:
-        "benchmarks/localization_report.tsv"
     conda:
         "../../envs/report.yaml"
     resources:

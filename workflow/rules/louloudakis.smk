@@ -14,8 +14,6 @@ rule louloudakis_pair:
         LOULOUDAKIS_PAIR,
     log:
         f"logs/louloudakis_pair/{CELL}/{{base}}/{{route}}.log",
-    benchmark:
-        f"benchmarks/louloudakis_pair/{CELL}/{{base}}/{{route}}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -31,8 +29,6 @@ checkpoint louloudakis_faulty:
         LOULOUDAKIS_FAULTY,
     log:
         "logs/louloudakis_faulty.log",
-    benchmark:
-        "benchmarks/louloudakis_faulty.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -53,8 +49,6 @@ rule localize_pair:
         directory(LOULOUDAKIS_LOCALIZATION),
     log:
         f"logs/localize_pair/{CELL}/{{base}}/{{route}}.log",
-    benchmark:
-        f"benchmarks/localize_pair/{CELL}/{{base}}/{{route}}.tsv"
     conda:
         "../../envs/localize.yaml"
     threads: THREADS.get("localize", 1)
@@ -99,8 +93,6 @@ rule louloudakis_report:
         pairs="results/report/louloudakis_pairs.csv",
     log:
         "logs/louloudakis_report.log",
-    benchmark:
-        "benchmarks/louloudakis_report.tsv"
     conda:
         "../../envs/report.yaml"
     resources:

@@ -10,8 +10,6 @@ rule matrix_path:
         MATRIX_PATH,
     log:
         f"logs/matrix_path/{CELL}/{{route}}.log",
-    benchmark:
-        f"benchmarks/matrix_path/{CELL}/{{route}}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -46,8 +44,6 @@ rule matrix_report:
         ),
     log:
         "logs/matrix_report.log",
-    benchmark:
-        "benchmarks/matrix_report.tsv"
     conda:
         "../../envs/report.yaml"
     resources:

@@ -6,8 +6,6 @@ rule gather:
         "results/tables/{table}.csv",
     log:
         "logs/gather/{table}.log",
-    benchmark:
-        "benchmarks/gather/{table}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -59,8 +57,6 @@ rule report_fidelity:
         figure_svg="results/report/figure2_training.svg",
     log:
         "logs/report_fidelity.log",
-    benchmark:
-        "benchmarks/report_fidelity.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -100,8 +96,6 @@ rule ablation_init:
         figure_svg="results/report/ablation_init_curves.svg",
     log:
         "logs/ablation_init.log",
-    benchmark:
-        "benchmarks/ablation_init.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -178,8 +172,6 @@ rule report_robustness:
         svg=expand("results/report/{figure}.svg", figure=ROBUSTNESS_FIGURES),
     log:
         "logs/report_robustness.log",
-    benchmark:
-        "benchmarks/report_robustness.tsv"
     conda:
         "../../envs/report.yaml"
     resources:

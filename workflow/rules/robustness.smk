@@ -1,5 +1,6 @@
 # RQ3: adversarial robustness. Per attacked cell: one selection, one attack per attack of
-# the model's kind, one replay per target, one comparison per route.
+# the model's kind (with its replay on the original), one replay per converted model, one
+# comparison per route.
 
 
 rule select:
@@ -9,8 +10,6 @@ rule select:
         SELECTION,
     log:
         f"logs/select/{CELL}.log",
-    benchmark:
-        f"benchmarks/select/{CELL}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -27,8 +26,6 @@ rule embedding:
         EMBEDDING,
     log:
         "logs/embedding.log",
-    benchmark:
-        "benchmarks/embedding.tsv"
     conda:
         "../../envs/attacks.yaml"
     resources:
@@ -50,10 +47,11 @@ rule attack:
     output:
         adversarial=ADVERSARIAL,
         record=ATTACKED,
+        # the adversarial set through the attacked model itself, replayed by the attack
+        # job (its framework is imported already); rule replay does the converted models
+        replay=REPLAY_ORIGINAL,
     log:
         f"logs/attack/{CELL}/{{attack}}.log",
-    benchmark:
-        f"benchmarks/attack/{CELL}/{{attack}}.tsv"
     conda:
         "../../envs/attacks.yaml"
     threads: config["threads"]["attack"]
@@ -63,6 +61,7 @@ rule attack:
         settings=GRID.attack_settings,
         versions=GRID.attack_versions,
         n_test=GRID.n_test,
+        batch_size=config["evaluation"]["batch_size"],
     script:
         "../scripts/attack.py"
 
@@ -75,8 +74,8 @@ rule replay:
         REPLAY,
     log:
         f"logs/replay/{CELL}/{{attack}}/{{target}}.log",
-    benchmark:
-        f"benchmarks/replay/{CELL}/{{attack}}/{{target}}.tsv"
+    wildcard_constraints:
+        target=_alternatives(GRID.hops),  # the original's replay: rule attack
     conda:
         grid.predict_env
     threads: config["threads"]["predict"]
@@ -99,8 +98,6 @@ rule robustness:
         ROBUSTNESS_RECORD,
     log:
         f"logs/robustness/{CELL}/{{attack}}/{{route}}.log",
-    benchmark:
-        f"benchmarks/robustness/{CELL}/{{attack}}/{{route}}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -123,8 +120,6 @@ rule attack_direct:
         record=DIRECT,
     log:
         f"logs/attack_direct/{CELL}/{{route}}.log",
-    benchmark:
-        f"benchmarks/attack_direct/{CELL}/{{route}}.tsv"
     conda:
         "../../envs/attacks.yaml"
     threads: config["threads"]["attack"]

@@ -13,8 +13,6 @@ rule import_source:
         inputs=SOURCE_INPUTS,
     log:
         "logs/import_source/{source}.log",
-    benchmark:
-        "benchmarks/import_source/{source}.tsv"
     conda:
         "../../envs/localize.yaml"
     resources:
@@ -32,8 +30,6 @@ rule convert_source:
         directory(SOURCE_CONVERTED),
     log:
         "logs/convert_source/{source}/{route}.log",
-    benchmark:
-        "benchmarks/convert_source/{source}/{route}.tsv"
     conda:
         "../../envs/localize.yaml"
     threads: config["threads"]["convert"]
@@ -55,8 +51,6 @@ rule predict_source:
         record=f"{SOURCE_PREDICTION}.json",
     log:
         "logs/predict_source/{source}/{target}.log",
-    benchmark:
-        "benchmarks/predict_source/{source}/{target}.tsv"
     conda:
         "../../envs/localize.yaml"
     threads: config["threads"]["predict"]
@@ -78,8 +72,6 @@ rule compare_source:
         SOURCE_COMPARISON,
     log:
         "logs/compare_source/{source}/{route}.log",
-    benchmark:
-        "benchmarks/compare_source/{source}/{route}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -96,8 +88,6 @@ rule source_path:
         SOURCE_PATH,
     log:
         "logs/source_path/{source}/{route}.log",
-    benchmark:
-        "benchmarks/source_path/{source}/{route}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -121,8 +111,6 @@ rule sources_report:
         hops="results/report/matrix_sources_hops.md",
     log:
         "logs/sources_report.log",
-    benchmark:
-        "benchmarks/sources_report.tsv"
     conda:
         "../../envs/report.yaml"
     resources:

@@ -6,8 +6,6 @@ rule train:
         directory(TRAINED),
     log:
         f"logs/train/{CELL}.log",
-    benchmark:
-        f"benchmarks/train/{CELL}.tsv"
     conda:
         "../../envs/{framework}.yaml"
     threads: config["threads"]["train"]
@@ -35,8 +33,6 @@ rule adopt_keras_weights:
         directory(TRAINED),
     log:
         f"logs/train/{CELL}.log",
-    benchmark:
-        f"benchmarks/train/{CELL}.tsv"
     wildcard_constraints:
         model=GRID.adopting("keras"),
         framework="torch",
@@ -60,8 +56,6 @@ rule adopt_published_weights:
         directory(TRAINED),
     log:
         f"logs/train/{CELL}.log",
-    benchmark:
-        f"benchmarks/train/{CELL}.tsv"
     wildcard_constraints:
         model=GRID.adopting("imagenet"),
     conda:
@@ -88,8 +82,6 @@ rule train_ablation:
         directory(ABLATION),
     log:
         "logs/train_ablation/{model}/{arm}/seed{seed}.log",
-    benchmark:
-        "benchmarks/train_ablation/{model}/{arm}/seed{seed}.tsv"
     conda:
         "../../envs/transfer.yaml"
     threads: config["threads"]["train"]

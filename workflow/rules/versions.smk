@@ -8,8 +8,6 @@ rule converter_env:
         directory(VERSION_ENV),
     log:
         "logs/converter_env/{package}/{version}.log",
-    benchmark:
-        "benchmarks/converter_env/{package}/{version}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -26,8 +24,6 @@ rule convert_version:
         directory(VERSIONED),
     log:
         f"logs/convert_version/{{package}}/{{version}}/{CELL}/{{route}}.log",
-    benchmark:
-        f"benchmarks/convert_version/{{package}}/{{version}}/{CELL}/{{route}}.tsv"
     conda:
         grid.convert_env
     threads: config["threads"]["convert"]
@@ -48,8 +44,6 @@ rule predict_version:
         record=f"{VERSIONED_PREDICTION}.json",
     log:
         f"logs/predict_version/{{package}}/{{version}}/{CELL}/{{target}}.log",
-    benchmark:
-        f"benchmarks/predict_version/{{package}}/{{version}}/{CELL}/{{target}}.tsv"
     conda:
         grid.predict_env
     threads: config["threads"]["predict"]
@@ -73,8 +67,6 @@ rule compare_version:
         VERSIONED_COMPARISON,
     log:
         f"logs/compare_version/{{package}}/{{version}}/{CELL}/{{route}}-{{against}}.log",
-    benchmark:
-        f"benchmarks/compare_version/{{package}}/{{version}}/{CELL}/{{route}}-{{against}}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
@@ -97,8 +89,6 @@ rule versions_report:
         markdown="results/report/converter_versions.md",
     log:
         "logs/versions_report.log",
-    benchmark:
-        "benchmarks/versions_report.tsv"
     conda:
         "../../envs/report.yaml"
     resources:

@@ -11,11 +11,6 @@ from convstudy.scripting import job_log
 with job_log(snakemake):
     from convstudy.jobs import attack
 
-    # the run's resolved word embedding: a one-path input list for the attacks that read
-    # one, empty (or absent: attack_direct) for the others
-    embedding = snakemake.input.get("embedding") or None
-    if embedding is not None and not isinstance(embedding, str):
-        embedding = embedding[0]
     attack.run(
         model=snakemake.wildcards.model,
         framework=snakemake.wildcards.framework,
@@ -34,4 +29,6 @@ with job_log(snakemake):
         record_out=snakemake.output.record,
         target=snakemake.input.get("target"),
         route=snakemake.wildcards.get("route", "original"),
+        replay_out=snakemake.output.get("replay"),
+        batch_size=snakemake.params.get("batch_size", 0),
     )
