@@ -139,11 +139,26 @@ def job_costs(startup: float) -> str:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
         per_mb = 2**20 if sys.platform == "darwin" else 2**10  # bytes on macOS, else kB
-        rss_mb = max(own.ru_maxrss, children.ru_maxrss) / per_mb
+        rss_mb = max(_own_peak_kb() or own.ru_maxrss, children.ru_maxrss) / per_mb
     return (
         f"{COSTS_PREFIX} startup {startup:.2f} s; imported {' '.join(imported) or '-'}; "
         f"wall {wall:.2f} s; cpu {cpu:.2f} s; max_rss {rss_mb:.1f} MB"
     )
+
+
+def _own_peak_kb() -> int | None:
+    """This process's peak resident memory (kB) since it was exec'd: Linux's ``VmHWM``.
+    ``getrusage``'s ``ru_maxrss`` keeps the peak of the process image before the exec, the
+    fork of Snakemake that started the job (about 200 MB), so small jobs would all read as
+    Snakemake's size. None where ``/proc`` does not say."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _log_env_verdict(logger: logging.Logger, guard: envs.EnvImportGuard) -> None:
