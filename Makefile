@@ -41,8 +41,11 @@ coreml-mac:
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/python -m convstudy.mac --cores $(CORES) --keep-going $(MAC_ARGS)
 
+## The whole suite on TEST_WORKERS pytest-xdist workers; the tests that read the tiny run
+## stay on one of them (tests/conftest.py). TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
 test: setup litert-torch-env
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 lint: setup
 	$(BIN)/snakemake --lint

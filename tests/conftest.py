@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from convstudy.benchmark import SCHEDULER, snakemake_command
 from convstudy.envs import CHECK_ENV_VAR
@@ -25,11 +27,32 @@ def local_datasets() -> Path | None:
     return path.resolve() if path.is_dir() else None
 
 
+#: The xdist group of the tests that read the tiny run: one worker runs them.
+TINY_GROUP = "tiny_run"
+#: Long tests that read the tiny run only at their end: they go to the other worker at once
+#: and wait, if they must, for the run the first worker makes (the ``tiny_run`` fixture).
+EARLY_FILES = ("tests/test_slurm.py",)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that need the tiny end-to-end run are part of the slow tier."""
-    for item in items:
+    """Tests that need the tiny end-to-end run are part of the slow tier. For parallel runs
+    (``make test``: pytest-xdist, ``--dist loadgroup``) they form one group, which goes first
+    as it is the longest, the files of ``EARLY_FILES`` next, and every other test is grouped
+    by its file, so that a module's fixtures (trained models) are made on one worker only."""
+
+    def rank(item: pytest.Item) -> int:
         if "tiny_run" in getattr(item, "fixturenames", ()):
+            return 0
+        return 1 if item.nodeid.split("::", 1)[0] in EARLY_FILES else 2
+
+    for item in items:
+        if rank(item) == 0:
             item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group(TINY_GROUP))
+        else:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    items.sort(key=rank)  # stable: the order within each rank is kept
 
 
 @pytest.fixture(scope="session")
@@ -92,9 +115,17 @@ def job_counts(output: str) -> dict[str, int]:
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """The tiny config (LeNet-5 and GRU, both frameworks, one seed) run end to end, each
-    job checking its conda env file against what it imported."""
-    workdir = tmp_path_factory.mktemp("tiny")
-    env = {"CONVSTUDY_DATA_DIR": str(data_dir), CHECK_ENV_VAR: "1"}
-    done = snakemake(workdir, "--cores", "2", configfiles=[TINY], env=env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    job checking its conda env file against what it imported. The pytest-xdist workers of
+    one session share it: the first to ask makes it under a file lock, the others wait."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    workdir, finished = shared / "tiny", shared / "tiny.finished"
+    with FileLock(shared / "tiny.lock"):
+        if not finished.is_file():
+            shutil.rmtree(workdir, ignore_errors=True)  # left by a failed attempt
+            workdir.mkdir()
+            env = {"CONVSTUDY_DATA_DIR": str(data_dir), CHECK_ENV_VAR: "1"}
+            done = snakemake(workdir, "--cores", "2", configfiles=[TINY], env=env)
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+            finished.touch()
     return workdir

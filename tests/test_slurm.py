@@ -47,7 +47,7 @@ def slurm_cluster() -> Iterator[None]:
 
 @pytest.mark.slow
 def test_tiny_workflow_through_slurm_equals_local_run(
-    slurm_cluster: None, tiny_run: Path, tmp_path: Path, data_dir: Path
+    slurm_cluster: None, request: pytest.FixtureRequest, tmp_path: Path, data_dir: Path
 ) -> None:
     workdir = tmp_path.resolve()
     targets = [f"results/report/{table}.csv" for table in DETERMINISTIC_TABLES]
@@ -79,7 +79,9 @@ def test_tiny_workflow_through_slurm_equals_local_run(
     mine = [line.split("|") for line in seen.splitlines() if line.split("|")[0] in jobids]
     assert mine and all(state == "COMPLETED" and Path(wd) == workdir for _, state, wd in mine)
 
-    # the same tables as the local run
+    # the same tables as the local run, asked for only now: under pytest-xdist another
+    # worker makes it meanwhile (tests/conftest.py)
+    tiny_run: Path = request.getfixturevalue("tiny_run")
     for table in DETERMINISTIC_TABLES:
         relative = f"results/report/{table}.csv"
         assert (workdir / relative).read_bytes() == (tiny_run / relative).read_bytes(), table
